@@ -1,0 +1,47 @@
+# CDC pipeline: MySQL → Debezium → Kafka → Spark → Iceberg + PostgreSQL.   `make help` lists targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless libjetty9-java
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-packages venv jars up status down clean test
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: system-packages venv jars ## install everything (Debian packages, venv, jars); safe to re-run
+
+system-packages: ## apt-get install the servers and the JDK (root or sudo)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages: all present"; fi
+
+venv: $(VENV)/.installed ## create the venv and install requirements.txt
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+jars: venv ## fetch and verify the pinned jars/binaries (jars/manifest.tsv), build our Java
+	$(PY) -m stack jars
+
+up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Kafka, Connect + Debezium)
+	$(PY) -m stack up
+
+status: ## show each service: port, PID, health; the connector and its task
+	@$(PY) -m stack status
+
+down: ## stop the stack's processes (graceful, then forced)
+	$(PY) -m stack down
+
+clean: ## stop the stack and delete its data (state directory)
+	$(PY) -m stack clean
+
+test: up ## run the test suite against the running local stack
+	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,2 @@
+"""The local CDC stack (MariaDB, PostgreSQL, SeaweedFS S3, Tansu, Kafka Connect + Debezium) as plain
+processes started from packages: what `make setup / jars / up / status / down / clean` run."""

@@ -1,0 +1,475 @@
+"""The five services of the local stack, each with its start command, first-start set-up and health.
+
+Start order is the dependency order; `make down` stops in reverse. A service that is already running
+and healthy is left alone, so `make up` on a running stack changes nothing.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from . import jars
+from .errors import ServiceError
+from .process import RecordedProcess, log_tail, wait_until
+from .settings import REPO_ROOT, StackSettings
+
+CONF = REPO_ROOT / "conf"
+INIT_MARKER = ".cdc-initialized"
+
+
+def port_is_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Service:
+    name = ""
+    executable_hint = ""
+    graceful_signal = signal.SIGTERM
+    start_timeout = 60.0
+    stop_timeout = 30.0
+
+    def __init__(self, settings: StackSettings):
+        self.s = settings
+        self.dir = settings.state_dir / self.name
+        self.proc = RecordedProcess(self.name, settings.state_dir / "pids" / f"{self.name}.pid",
+                                    settings.state_dir / "logs" / f"{self.name}.log", self.executable_hint)
+
+    # -- to be defined per service -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def health(self) -> bool:
+        """True when the service answers its own protocol; raises or returns False otherwise."""
+        raise NotImplementedError
+
+    def after_start(self) -> None:
+        """Idempotent set-up once healthy (users, databases, buckets, connector)."""
+
+    def details(self) -> list[str]:
+        return []
+
+    # -- shared behaviour ----------------------------------------------------------------------
+    @property
+    def log_file(self) -> Path:
+        return self.proc.log_file
+
+    def is_healthy(self) -> bool:
+        try:
+            return bool(self.health())
+        except Exception:
+            return False
+
+    def start(self) -> str:
+        if self.proc.pid() is not None:
+            self.wait_healthy()
+            self.after_start()
+            return "already running"
+        if port_is_open(self.s.host, self.port):
+            raise ServiceError(f"{self.name}: port {self.port} is already in use by a process this stack "
+                               f"did not start; stop it or set the port's CDC_* variable (see README)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.launch()
+        self.wait_healthy()
+        self.after_start()
+        return "started"
+
+    def wait_healthy(self) -> None:
+        def check():
+            if self.proc.pid() is None:
+                raise ServiceError(f"{self.name} exited")
+            return self.health()
+
+        try:
+            wait_until(check, self.start_timeout, f"{self.name} (port {self.port})", self.log_file)
+        except ServiceError as err:
+            raise ServiceError(f"{err}\nlog file: {self.log_file}") from None
+
+    def stop(self) -> str:
+        return self.proc.stop(self.graceful_signal, self.stop_timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+
+class MariaDB(Service):
+    name = "mysql"
+    executable_hint = "mariadbd"
+
+    @property
+    def port(self) -> int:
+        return self.s.mysql_port
+
+    @property
+    def datadir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "mysqld.sock"
+
+    def launch(self) -> None:
+        if not (self.datadir / INIT_MARKER).exists():
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            self.datadir.mkdir(parents=True)
+            run_logged(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"], self.log_file, self.name)
+        self.proc.spawn([
+            shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
+            f"--datadir={self.datadir}", f"--socket={self.socket_path}", f"--port={self.port}",
+            f"--bind-address={self.s.host}", f"--pid-file={self.dir / 'mariadbd.pid'}", "--user=root",
+            "--skip-name-resolve", "--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+            "--server-id=1", "--default-time-zone=+00:00", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            # Debezium 3.0 mishandles MariaDB's GTID events and loses a row after a restart; presenting
+            # as MySQL 5.7 makes it follow the MySQL code path (COMPONENTS.md, "MySQL: MariaDB 10.11").
+            "--version=5.7.19-log",
+        ])
+
+    def _connect(self, **kwargs):
+        import pymysql
+        return pymysql.connect(host=self.s.host, port=self.port, connect_timeout=3, **kwargs)
+
+    def health(self) -> bool:
+        import pymysql
+        try:
+            self._connect(user=self.s.mysql_user, password=self.s.mysql_password).close()
+        except pymysql.err.OperationalError as err:
+            if err.args and err.args[0] in (1045, 1044, 1130) and not (self.datadir / INIT_MARKER).exists():
+                return True  # up, but the first-start users are not created yet
+            raise
+        return True
+
+    def after_start(self) -> None:
+        if (self.datadir / INIT_MARKER).exists():
+            return
+        s = self.s
+        users = f"""
+            ALTER USER 'root'@'localhost' IDENTIFIED BY {mysql_str(s.mysql_root_password)};
+            DROP USER IF EXISTS ''@'localhost';
+            CREATE USER IF NOT EXISTS {mysql_str(s.mysql_user)}@'%' IDENTIFIED BY {mysql_str(s.mysql_password)};
+            GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT, LOCK TABLES
+                ON *.* TO {mysql_str(s.mysql_user)}@'%';
+        """
+        self.mysql_client(users, password="")
+        for script in sorted((REPO_ROOT / "mysql-init").glob("*.sql")):
+            self.mysql_client(script.read_text(), password=s.mysql_root_password, what=script.name)
+        # The application user of seed 000 runs the manual INSERT/UPDATE/DELETE test on bankdb.
+        self.mysql_client(f"GRANT ALL PRIVILEGES ON bankdb.* TO {mysql_str(s.mysql_user)}@'%';",
+                          password=s.mysql_root_password)
+        (self.datadir / INIT_MARKER).write_text("ok\n")
+
+    def mysql_client(self, sql: str, password: str, what: str = "set-up SQL") -> str:
+        env = dict(os.environ, MYSQL_PWD=password)
+        proc = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket_path}", "-uroot",
+                               "--batch", "--skip-column-names"],
+                              input=sql, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise ServiceError(f"mysql: {what} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+
+class PostgreSQL(Service):
+    name = "postgres"
+    executable_hint = "postgres"
+    graceful_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
+
+    @property
+    def port(self) -> int:
+        return self.s.pg_port
+
+    @property
+    def datadir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def bindir(self) -> Path:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                       key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+        if not found:
+            raise ServiceError("postgres: no server under /usr/lib/postgresql/*/bin; run `make setup`")
+        return Path(found[-1]).parent
+
+    @property
+    def run_as(self) -> str | None:
+        # initdb and postgres refuse to run as root; run them as Debian's postgres user.
+        return "postgres" if os.geteuid() == 0 else None
+
+    def launch(self) -> None:
+        if not (self.datadir / INIT_MARKER).exists():
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            self.datadir.mkdir(parents=True)
+            pwfile = self.dir / ".pwfile"
+            pwfile.write_text(self.s.pg_password + "\n")
+            if self.run_as:
+                shutil.chown(self.datadir, self.run_as, self.run_as)
+                shutil.chown(pwfile, self.run_as, self.run_as)
+            pwfile.chmod(0o600)
+            try:
+                run_logged([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.s.pg_user,
+                            f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+                            "--encoding=UTF8", "--locale=C.UTF-8"], self.log_file, self.name, user=self.run_as)
+            finally:
+                pwfile.unlink(missing_ok=True)
+            with open(self.datadir / "postgresql.conf", "a") as conf:
+                conf.write("\n# cdc-pipeline local stack\nunix_socket_directories = ''\n"
+                           "max_connections = 200\nshared_buffers = 256MB\n")
+        self.proc.spawn([str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+                         "-c", f"listen_addresses={self.s.host}"], user=self.run_as)
+
+    def connect(self, database: str | None = None):
+        import psycopg2
+        return psycopg2.connect(host=self.s.host, port=self.port, user=self.s.pg_user,
+                                password=self.s.pg_password, dbname=database or "postgres", connect_timeout=3)
+
+    def health(self) -> bool:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        conn.close()
+        return True
+
+    def after_start(self) -> None:
+        if (self.datadir / INIT_MARKER).exists():
+            return
+        conn = self.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for db in (self.s.pg_database, self.s.pg_catalog_database):
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE DATABASE {sql_ident(db)} OWNER {sql_ident(self.s.pg_user)}")
+        conn.close()
+        env = dict(os.environ, PGPASSWORD=self.s.pg_password)
+        for script in sorted((REPO_ROOT / "postgres-dw-init").glob("*.sql")):
+            proc = subprocess.run([str(self.bindir / "psql"), "-h", self.s.host, "-p", str(self.port),
+                                   "-U", self.s.pg_user, "-d", self.s.pg_database, "-v", "ON_ERROR_STOP=1",
+                                   "-q", "-f", str(script)], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise ServiceError(f"postgres: {script.name} failed: {proc.stderr.strip()}")
+        (self.datadir / INIT_MARKER).write_text("ok\n")
+
+
+class SeaweedFS(Service):
+    name = "seaweedfs"
+    executable_hint = "weed"
+    start_timeout = 90.0
+
+    @property
+    def port(self) -> int:
+        return self.s.s3_port
+
+    def launch(self) -> None:
+        s = self.s
+        config = self.dir / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "cdc",
+            "credentials": [{"accessKey": s.s3_access_key, "secretKey": s.s3_secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}, indent=2))
+        config.chmod(0o600)
+        data = self.dir / "data"
+        data.mkdir(exist_ok=True)
+        weed = jars.set_dir("bin") / "weed"
+        if not weed.exists():
+            raise ServiceError(f"seaweedfs: {weed} is missing; run `make jars`")
+        self.proc.spawn([
+            str(weed), "server", f"-ip={s.host}", f"-ip.bind={s.host}", f"-dir={data}",
+            f"-master.port={s.seaweed_master_port}", f"-master.port.grpc={s.seaweed_master_port + 10000}",
+            f"-volume.port={s.seaweed_volume_port}", f"-volume.port.grpc={s.seaweed_volume_port + 10000}",
+            f"-filer.port={s.seaweed_filer_port}", f"-filer.port.grpc={s.seaweed_filer_port + 10000}",
+            "-s3", f"-s3.port={s.s3_port}", f"-s3.port.grpc={s.s3_port + 10000}", f"-s3.config={config}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=20", "-master.volumeSizeLimitMB=512",
+            "-master.telemetry=false",
+        ], cwd=self.dir)
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+        return boto3.client("s3", endpoint_url=self.s.s3_endpoint, aws_access_key_id=self.s.s3_access_key,
+                            aws_secret_access_key=self.s.s3_secret_key, region_name=self.s.s3_region,
+                            config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10,
+                                          retries={"max_attempts": 1}))
+
+    def health(self) -> bool:
+        self.client().list_buckets()
+        return True
+
+    def after_start(self) -> None:
+        client = self.client()
+
+        def buckets_ready():
+            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            for bucket in (self.s.lake_bucket, self.s.kafka_bucket):
+                if bucket not in existing:
+                    client.create_bucket(Bucket=bucket)
+            # A write proves the volume server is up, not just the S3 gateway.
+            client.put_object(Bucket=self.s.lake_bucket, Key=".cdc-healthcheck", Body=b"ok")
+            return True
+
+        wait_until(buckets_ready, 60, "seaweedfs buckets", self.log_file)
+
+    def details(self) -> list[str]:
+        return [f"buckets: {self.s.lake_bucket} (Iceberg warehouse), {self.s.kafka_bucket} (Kafka log)"]
+
+
+class Tansu(Service):
+    name = "kafka"
+    executable_hint = "tansu"
+
+    @property
+    def port(self) -> int:
+        return self.s.kafka_port
+
+    def launch(self) -> None:
+        s = self.s
+        tansu = jars.set_dir("bin") / "tansu"
+        if not tansu.exists():
+            raise ServiceError(f"kafka: {tansu} is missing; run `make jars`")
+        env = dict(os.environ, AWS_ENDPOINT=s.s3_endpoint, AWS_ALLOW_HTTP="true",
+                   AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
+                   AWS_DEFAULT_REGION=s.s3_region, AWS_REGION=s.s3_region, RUST_LOG="warn")
+        listener = f"tcp://{s.host}:{s.kafka_port}"
+        self.proc.spawn([str(tansu), "broker", "--cluster-id", "cdc-pipeline", "--listener-url", listener,
+                         "--advertised-listener-url", listener,
+                         "--storage-engine", f"s3://{s.kafka_bucket}/"], env=env, cwd=self.dir)
+
+    def health(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+        # log_level 0: a refused connection while the broker starts is expected, not worth printing.
+        admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap, "socket.timeout.ms": 3000,
+                             "log_level": 0})
+        admin.list_topics(timeout=3)
+        return True
+
+
+class KafkaConnect(Service):
+    name = "connect"
+    executable_hint = "ConnectDistributed"
+    start_timeout = 120.0
+    connector_file = CONF / "debezium-mysql-connector.json"
+
+    @property
+    def port(self) -> int:
+        return self.s.connect_port
+
+    def connector_spec(self) -> dict:
+        return json.loads(self.connector_file.read_text())
+
+    @property
+    def connector_name(self) -> str:
+        return self.connector_spec()["name"]
+
+    def launch(self) -> None:
+        classpath = jars.set_dir("connect")
+        if not any(classpath.glob("connect-runtime-*.jar")):
+            raise ServiceError(f"connect: no Kafka Connect jars in {classpath}; run `make jars`")
+        env = dict(os.environ, **self.s.env(),
+                   CDC_CONNECT_HOST=self.s.host,
+                   CDC_DEBEZIUM_HISTORY_FILE=str(self.dir / "schema-history.dat"),
+                   CDC_CONNECT_OFFSETS_FILE=str(self.dir / "offsets.dat"))
+        heap = os.environ.get("CDC_CONNECT_HEAP", "768m")
+        self.proc.spawn([
+            "java", f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={CONF / 'connect-log4j2.properties'}",
+            "-cp", f"{classpath}/*", "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(CONF / "connect-distributed.properties"),
+        ], env=env, cwd=self.dir)
+
+    def rest(self, method: str, path: str, body: dict | None = None, timeout: float = 10):
+        import requests
+        return requests.request(method, self.s.connect_url + path, json=body, timeout=timeout)
+
+    def health(self) -> bool:
+        return self.rest("GET", "/").status_code == 200
+
+    def connector_status(self) -> dict | None:
+        resp = self.rest("GET", f"/connectors/{self.connector_name}/status")
+        return resp.json() if resp.status_code == 200 else None
+
+    def connector_running(self) -> bool:
+        status = self.connector_status()
+        if not status:
+            return False
+        tasks = status.get("tasks", [])
+        for item in [status["connector"], *tasks]:
+            if item.get("state") == "FAILED":
+                raise ServiceError(f"connector {self.connector_name} FAILED: "
+                                   f"{(item.get('trace') or '')[:2000]}")
+        return status["connector"]["state"] == "RUNNING" and bool(tasks) and all(
+            t["state"] == "RUNNING" for t in tasks)
+
+    def after_start(self) -> None:
+        spec = self.connector_spec()
+        name, config = spec["name"], spec["config"]
+
+        def register():
+            current = self.rest("GET", f"/connectors/{name}/config")
+            if current.status_code == 200 and {k: v for k, v in current.json().items() if k != "name"} == config:
+                return True
+            resp = self.rest("PUT", f"/connectors/{name}/config", config, timeout=30)
+            if resp.status_code not in (200, 201):
+                raise ServiceError(f"registering {name}: HTTP {resp.status_code} {resp.text[:500]}")
+            return True
+
+        # Right after start the worker may still be joining its group (409 / rebalance): retry.
+        wait_until(register, 60, f"connector {name} registration", self.log_file, interval=1)
+        wait_until(self.connector_running, 90, f"connector {name} RUNNING", self.log_file, interval=1)
+
+    def details(self) -> list[str]:
+        try:
+            status = self.connector_status()
+        except Exception as err:
+            return [f"connector {self.connector_name}: unknown ({err.__class__.__name__})"]
+        if not status:
+            return [f"connector {self.connector_name}: not registered"]
+        lines = [f"connector {self.connector_name}: {status['connector']['state']}"]
+        for task in status.get("tasks", []):
+            lines.append(f"  task {task['id']}: {task['state']}"
+                         + (f" — {task.get('trace', '').splitlines()[0]}" if task.get("trace") else ""))
+        return lines
+
+
+SERVICE_CLASSES = [MariaDB, PostgreSQL, SeaweedFS, Tansu, KafkaConnect]
+
+
+def all_services(settings: StackSettings) -> list[Service]:
+    return [cls(settings) for cls in SERVICE_CLASSES]
+
+
+def service(settings: StackSettings, name: str) -> Service:
+    for svc in all_services(settings):
+        if svc.name == name:
+            return svc
+    raise ServiceError(f"unknown service {name!r}; known: {', '.join(c.name for c in SERVICE_CLASSES)}")
+
+
+def run_logged(argv: list[str], log_file: Path, name: str, user: str | None = None) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"user": user, "group": user, "extra_groups": []} if user else {}
+    with open(log_file, "ab") as log:
+        proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
+    if proc.returncode != 0:
+        raise ServiceError(f"{name}: {' '.join(argv[:2])} failed (exit {proc.returncode})\n"
+                           f"--- last lines of {log_file} ---\n{log_tail(log_file)}")
+
+
+def mysql_str(value: str) -> str:
+    """A MySQL string literal with backslashes escaped (set-up values come from the environment)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,112 @@
+"""Ports, credentials and paths of the local stack, from the environment with seed-000 defaults.
+
+Every value can be overridden by the environment variable named next to it; nothing here is a
+secret worth protecting (local development defaults), but no code path hard-codes them either.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    state_dir: Path
+    mysql_port: int
+    mysql_user: str
+    mysql_password: str
+    mysql_root_password: str
+    pg_port: int
+    pg_user: str
+    pg_password: str
+    pg_database: str
+    pg_catalog_database: str
+    s3_port: int
+    s3_access_key: str
+    s3_secret_key: str
+    s3_region: str
+    lake_bucket: str
+    kafka_bucket: str
+    seaweed_master_port: int
+    seaweed_volume_port: int
+    seaweed_filer_port: int
+    kafka_port: int
+    connect_port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.connect_port}"
+
+    def env(self) -> dict[str, str]:
+        """The settings as CDC_* variables, so child processes and config files see the same values."""
+        out = {}
+        for f in fields(self):
+            out[ENV_NAMES.get(f.name, "CDC_" + f.name.upper())] = str(getattr(self, f.name))
+        out["CDC_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        out["CDC_S3_ENDPOINT"] = self.s3_endpoint
+        out["CDC_MYSQL_HOST"] = self.host
+        out["CDC_PG_HOST"] = self.host
+        return out
+
+
+# name -> (environment variable, default)
+_DEFAULTS: dict[str, tuple[str, object]] = {
+    "state_dir": ("CDC_STATE_DIR", REPO_ROOT / ".stack"),
+    "mysql_port": ("CDC_MYSQL_PORT", 3307),
+    "mysql_user": ("CDC_MYSQL_USER", "debezium"),
+    "mysql_password": ("CDC_MYSQL_PASSWORD", "dbz"),
+    "mysql_root_password": ("CDC_MYSQL_ROOT_PASSWORD", "rootpw"),
+    "pg_port": ("CDC_PG_PORT", 5432),
+    "pg_user": ("CDC_PG_USER", "dwuser"),
+    "pg_password": ("CDC_PG_PASSWORD", "dwpassword"),
+    "pg_database": ("CDC_PG_DATABASE", "bankdw"),
+    "pg_catalog_database": ("CDC_PG_CATALOG_DATABASE", "iceberg_catalog"),
+    "s3_port": ("CDC_S3_PORT", 8333),
+    "s3_access_key": ("CDC_S3_ACCESS_KEY", "cdcadmin"),
+    "s3_secret_key": ("CDC_S3_SECRET_KEY", "cdcsecret"),
+    "s3_region": ("CDC_S3_REGION", "us-east-1"),
+    "lake_bucket": ("CDC_S3_BUCKET", "lakehouse"),
+    "kafka_bucket": ("CDC_KAFKA_BUCKET", "kafka"),
+    "seaweed_master_port": ("CDC_SEAWEED_MASTER_PORT", 9333),
+    "seaweed_volume_port": ("CDC_SEAWEED_VOLUME_PORT", 8380),
+    "seaweed_filer_port": ("CDC_SEAWEED_FILER_PORT", 8888),
+    "kafka_port": ("CDC_KAFKA_PORT", 9092),
+    "connect_port": ("CDC_CONNECT_PORT", 8083),
+    "host": ("CDC_HOST", "127.0.0.1"),
+}
+ENV_NAMES = {name: env for name, (env, _) in _DEFAULTS.items()}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> StackSettings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in fields(StackSettings):
+        env_name, default = _DEFAULTS[f.name]
+        raw = environ.get(env_name)
+        if raw is None or raw == "":
+            values[f.name] = default
+            continue
+        if isinstance(default, int):
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ValueError(f"{env_name} must be an integer port number, got {raw!r}") from None
+        elif isinstance(default, Path):
+            values[f.name] = Path(raw).resolve()
+        else:
+            values[f.name] = raw
+    if values["host"] not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"CDC_HOST must be a loopback address, got {values['host']!r}")
+    return StackSettings(**values)
