@@ -100,11 +100,13 @@ class RecordedProcess:
         """SIGKILL without a graceful phase: what a crash looks like (used by tests)."""
         pid = self.pid()
         if pid is None:
-            return
+            raise ServiceError(f"{self.name}: not running (no live process recorded in {self.pid_file})")
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and is_alive(pid):
             time.sleep(0.05)
+        if is_alive(pid):
+            raise ServiceError(f"{self.name}: PID {pid} survived SIGKILL")
         self.pid_file.unlink(missing_ok=True)
 
 

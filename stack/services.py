@@ -31,6 +31,31 @@ def port_is_open(host: str, port: int) -> bool:
         return False
 
 
+def port_owner(port: int) -> str:
+    """Best-effort 'pid N: command' of the process listening on a local TCP port, for error messages."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                inodes.add(cols[9])
+    for fd_dir in glob.glob("/proc/[0-9]*/fd"):
+        try:
+            for fd in os.listdir(fd_dir):
+                target = os.readlink(f"{fd_dir}/{fd}")
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    pid = fd_dir.split("/")[2]
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+                    return f"pid {pid}: {cmd}"
+        except OSError:
+            continue
+    return "owner unknown"
+
+
 class Service:
     name = ""
     executable_hint = ""
@@ -78,9 +103,15 @@ class Service:
             self.wait_healthy()
             self.after_start()
             return "already running"
-        if port_is_open(self.s.host, self.port):
-            raise ServiceError(f"{self.name}: port {self.port} is already in use by a process this stack "
-                               f"did not start; stop it or set the port's CDC_* variable (see README)")
+        # A process killed a moment ago can hold its port briefly; only a port that stays taken is a
+        # conflict with something this stack did not start.
+        try:
+            wait_until(lambda: not port_is_open(self.s.host, self.port), 10, f"port {self.port} to be free",
+                       interval=0.2)
+        except ServiceError:
+            raise ServiceError(f"{self.name}: port {self.port} is in use by a process this stack did not start "
+                               f"({port_owner(self.port)}); stop it or set the port's CDC_* variable "
+                               f"(see README)") from None
         self.dir.mkdir(parents=True, exist_ok=True)
         self.launch()
         self.wait_healthy()
