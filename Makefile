@@ -6,7 +6,8 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars up status down clean test
+.PHONY: help setup system-packages venv jars up status down clean test submit stop
+MASTER ?= local[2]
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +43,12 @@ down: ## stop the stack's processes (graceful, then forced)
 
 clean: ## stop the stack and delete its data (state directory)
 	$(PY) -m stack clean
+
+submit: up ## start the streaming job (spark-submit, MASTER=local[2]); UI on :4040
+	$(PY) -m stack submit --master '$(MASTER)'
+
+stop: ## stop the streaming job after its current micro-batch
+	$(PY) -m stack stop-job
 
 test: up ## run the test suite against the running local stack
 	$(PY) -m pytest $(PYTEST_ARGS)

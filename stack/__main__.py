@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
+from pathlib import Path
 
-from . import jars
+from . import jars, job
 from .errors import StackError
 from .services import all_services, service
 from .settings import load_settings
@@ -22,6 +24,8 @@ def cmd_up(settings, names):
 
 
 def cmd_down(settings, names):
+    if not names:
+        print(f"{'cdc-stream':<10} {job.stop(settings)}", flush=True)  # the job before what it reads
     for svc in reversed(all_services(settings)):
         if names and svc.name not in names:
             continue
@@ -62,6 +66,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("status")
     p.add_argument("--json", action="store_true")
     sub.add_parser("clean", help="stop everything and delete the state directory")
+    p = sub.add_parser("submit", help="start the streaming job with spark-submit (background)")
+    p.add_argument("--master", default=os.environ.get("MASTER") or "local[2]")
+    p.add_argument("--config", default=str(Path("conf") / "pipeline.yaml"))
+    sub.add_parser("stop-job", help="stop the streaming job after its current micro-batch")
     args = parser.parse_args(argv)
 
     try:
@@ -77,7 +85,12 @@ def main(argv=None) -> int:
                 service(settings, name).kill()
         elif args.command == "status":
             return cmd_status(settings, args.json)
+        elif args.command == "submit":
+            print(job.submit(settings, args.master, Path(args.config).resolve()))
+        elif args.command == "stop-job":
+            print(job.stop(settings))
         elif args.command == "clean":
+            job.stop(settings)
             cmd_down(settings, [])
             shutil.rmtree(settings.state_dir, ignore_errors=True)
             print(f"removed {settings.state_dir}")

@@ -1,0 +1,44 @@
+"""Dead letters: every record that cannot be applied, with the raw bytes and the reason.
+
+Two sources: records the decoder rejected (the error rows of the decoded batch carry their raw bytes),
+and changes whose column set the schema plan rejected (their raw bytes are read back from the batch by
+Kafka coordinates; rare, so a join is fine).
+"""
+from __future__ import annotations
+
+from .batch import KIND_CHANGE, KIND_ERROR, columns_to_json
+
+DEAD_LETTER_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "kafka_key",
+                       "kafka_value", "error_kind", "reason", "_batch_id")
+
+
+def mark_rejected(decoded, rejected: list[tuple[str, tuple, str]]):
+    """The decoded batch with rejected changes turned into error rows (raw bytes filled in later)."""
+    from pyspark.sql import functions as F
+    for topic, columns, reason in rejected:
+        match = ((F.col("_kind") == KIND_CHANGE) & (F.col("_kafka_topic") == topic)
+                 & (F.col("_columns") == columns_to_json(columns)))
+        decoded = decoded.select(
+            *[F.when(match, F.lit(KIND_ERROR)).otherwise(F.col("_kind")).alias("_kind") if c == "_kind"
+              else F.when(match, F.lit("schema_incompatible")).otherwise(F.col(c)).alias(c) if c == "_error_kind"
+              else F.when(match, F.lit(reason)).otherwise(F.col(c)).alias(c) if c == "_error_reason"
+              else F.col(c) for c in decoded.columns])
+    return decoded
+
+
+def dead_letter_frame(decoded, batch_df, batch_id: int):
+    """Error rows as the dead-letter staging shape, raw key/value recovered where the decoder kept none."""
+    from pyspark.sql import functions as F
+    errors = decoded.where(F.col("_kind") == KIND_ERROR)
+    raw = batch_df.select(F.col("topic").alias("_kafka_topic"), F.col("partition").alias("_kafka_partition"),
+                          F.col("offset").alias("_kafka_offset"), F.col("key").alias("_k"), F.col("value").alias("_v"))
+    missing_raw = errors.where(F.col("_raw_value").isNull() & F.col("_raw_key").isNull() & F.col("_op").isNotNull())
+    recovered = missing_raw.join(raw, ["_kafka_topic", "_kafka_partition", "_kafka_offset"]) \
+        .withColumn("_raw_key", F.col("_k")).withColumn("_raw_value", F.col("_v")).drop("_k", "_v")
+    kept = errors.where(~(F.col("_raw_value").isNull() & F.col("_raw_key").isNull() & F.col("_op").isNotNull()))
+    return kept.unionByName(recovered).select(
+        F.col("_kafka_topic").alias("kafka_topic"), F.col("_kafka_partition").alias("kafka_partition"),
+        F.col("_kafka_offset").alias("kafka_offset"), F.col("_kafka_ts").alias("kafka_timestamp"),
+        F.col("_raw_key").alias("kafka_key"), F.col("_raw_value").alias("kafka_value"),
+        F.col("_error_kind").alias("error_kind"), F.col("_error_reason").alias("reason"),
+        F.lit(batch_id).cast("bigint").alias("_batch_id"))

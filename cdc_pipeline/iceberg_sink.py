@@ -1,0 +1,154 @@
+"""Iceberg sink: per source table a current-state table (MERGE INTO) and an append-only change log.
+
+Each commit carries `cdc.query-id` and `cdc.batch-id` in its snapshot summary; a batch that a table
+already committed is skipped when Spark replays it after a crash. The MERGE is also guarded by the
+sequence, so an older or replayed change never overwrites a newer one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from .batch import typed_changes
+from .debezium import Column
+from .schema_plan import SchemaPlan
+
+log = logging.getLogger(__name__)
+
+QUERY_ID_PROP, BATCH_ID_PROP = "cdc.query-id", "cdc.batch-id"
+# Columns of <name>_current beyond the source row; <name>_changes has all the staging metadata.
+CURRENT_META = (Column("_op", "string", False), Column("_seq", "decimal(38,0)", False),
+                Column("_source_ts", "timestamp", False), Column("_batch_id", "bigint", False))
+CHANGES_META = (Column("_op", "string", False), Column("_seq", "decimal(38,0)", False),
+                Column("_source_ts", "timestamp", False), Column("_binlog_file", "string", False),
+                Column("_binlog_pos", "bigint", False), Column("_binlog_row", "int", False),
+                Column("_kafka_topic", "string", False), Column("_kafka_partition", "int", False),
+                Column("_kafka_offset", "bigint", False), Column("_batch_id", "bigint", False),
+                Column("_before", "string", True))
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _ddl_type(spark_type: str) -> str:
+    # Iceberg has no 8/16-bit integers: they are stored as int (Spark widens on write).
+    return "int" if spark_type in ("tinyint", "smallint") else spark_type
+
+
+def _column_ddl(col: Column) -> str:
+    return f"{quote(col.name)} {_ddl_type(col.type)}" + ("" if col.nullable else " NOT NULL")
+
+
+class IcebergSink:
+    def __init__(self, spark, config, query_id: str):
+        self.spark = spark
+        self.cfg = config.iceberg
+        self.query_id = query_id
+        self.prefix = f"{quote(self.cfg.catalog_name)}.{quote(self.cfg.namespace)}"
+        self._namespace_ready = False
+
+    def ident(self, name: str) -> str:
+        return f"{self.prefix}.{quote(name)}"
+
+    def _ensure_namespace(self) -> None:
+        if not self._namespace_ready:
+            self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.prefix}")
+            self._namespace_ready = True
+
+    def _table_exists(self, name: str) -> bool:
+        return self.spark.catalog.tableExists(f"{self.cfg.catalog_name}.{self.cfg.namespace}.{name}")
+
+    def ensure_tables(self, table_cfg, plan: SchemaPlan) -> None:
+        """Create <name>_current and <name>_changes on first use; add and widen columns after that."""
+        self._ensure_namespace()
+        props = ", ".join(f"'{k}'='{v}'" for k, v in self.cfg.table_properties().items())
+        key_cols = set(table_cfg.key_columns)
+        for name, meta, partitioning in (
+                (f"{table_cfg.name}_current", CURRENT_META,
+                 f"bucket(16, {quote(table_cfg.key_columns[0])})"),
+                (f"{table_cfg.name}_changes", CHANGES_META, "days(_source_ts)")):
+            if not self._table_exists(name):
+                cols = [Column(c.name, c.type, c.nullable and c.name not in key_cols) for c in plan.columns]
+                self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident(name)} "
+                               f"({', '.join(_column_ddl(c) for c in (*cols, *meta))}) USING iceberg "
+                               f"PARTITIONED BY ({partitioning}) TBLPROPERTIES ({props})")
+                log.info("created Iceberg table %s", name)
+                continue
+            existing = {f.name for f in self.spark.table(self.ident(name)).schema.fields}
+            for col in plan.columns:
+                if col.name not in existing:
+                    self.spark.sql(f"ALTER TABLE {self.ident(name)} ADD COLUMN {quote(col.name)} {_ddl_type(col.type)}")
+                    log.info("added column %s %s to %s", col.name, col.type, name)
+            for col_name, _old, new in plan.widened:
+                if _ddl_type(new) != "int":
+                    self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(col_name)} TYPE {new}")
+
+    def last_batch(self, name: str) -> int | None:
+        """The highest batch id this query committed to table `name` (from the snapshot summaries)."""
+        row = self.spark.sql(
+            f"SELECT max(CAST(summary['{BATCH_ID_PROP}'] AS BIGINT)) AS b FROM {self.ident(name)}.snapshots "
+            f"WHERE summary['{QUERY_ID_PROP}'] = '{self.query_id}'").first()
+        return None if row is None else row["b"]
+
+    def _props(self, batch_id: int):
+        jmap = self.spark._jvm.java.util.HashMap()
+        jmap.put(QUERY_ID_PROP, self.query_id)
+        jmap.put(BATCH_ID_PROP, str(batch_id))
+        return jmap
+
+    def write(self, table_cfg, decoded, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
+        """Append the batch's changes and MERGE its last change per key; returns seconds per table."""
+        timings = {}
+        changes_name, current_name = f"{table_cfg.name}_changes", f"{table_cfg.name}_current"
+        frame = typed_changes(decoded, table_cfg.topic, tuple(plan.columns), batch_id)
+        source_cols = [c.name for c in plan.columns]
+
+        start = time.monotonic()
+        last = self.last_batch(changes_name)
+        if last is None or last < batch_id:
+            # A change is identified by its key and sequence: Kafka Connect may deliver one twice (at
+            # different offsets) after a crash, and it must still appear once.
+            view = f"cdc_changes_{table_cfg.name}_{batch_id}"
+            frame.dropDuplicates(["_key", "_seq"]).drop("_key").createOrReplaceTempView(view)
+            min_ts = self.spark.sql(f"SELECT min(_source_ts) AS t FROM {view}").first()["t"]
+            key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
+            all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
+            self._sql_with_props(f"""
+                MERGE INTO {self.ident(changes_name)} t USING {view} s
+                ON t._source_ts >= TIMESTAMP '{min_ts.isoformat(sep=' ')}' AND t._source_ts = s._source_ts
+                   AND t._seq = s._seq AND {key_match}
+                WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in all_cols)})
+                VALUES ({', '.join('s.' + quote(c) for c in all_cols)})""", batch_id)
+            self.spark.catalog.dropTempView(view)
+        timings[changes_name] = time.monotonic() - start
+
+        start = time.monotonic()
+        last = self.last_batch(current_name)
+        if last is None or last < batch_id:
+            view = f"cdc_current_{table_cfg.name}_{batch_id}"
+            frame.createOrReplaceTempView(view + "_all")
+            partition_keys = ", ".join(quote(k) for k in table_cfg.key_columns)
+            self.spark.sql(f"""
+                SELECT * FROM (
+                  SELECT *, row_number() OVER (PARTITION BY {partition_keys}
+                                               ORDER BY _seq DESC, _kafka_offset DESC) AS _rank
+                  FROM {view}_all) WHERE _rank = 1""").createOrReplaceTempView(view)
+            key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
+            cols = [*source_cols, *(c.name for c in CURRENT_META)]
+            self._sql_with_props(f"""
+                MERGE INTO {self.ident(current_name)} t USING {view} s ON {key_match}
+                WHEN MATCHED AND s._op = 'd' AND s._seq > t._seq THEN DELETE
+                WHEN MATCHED AND s._op <> 'd' AND s._seq > t._seq THEN
+                  UPDATE SET {', '.join(f't.{quote(c)} = s.{quote(c)}' for c in cols)}
+                WHEN NOT MATCHED AND s._op <> 'd' THEN
+                  INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})
+            """, batch_id)
+            self.spark.catalog.dropTempView(view)
+            self.spark.catalog.dropTempView(view + "_all")
+        timings[current_name] = time.monotonic() - start
+        return timings
+
+    def _sql_with_props(self, sql: str, batch_id: int) -> None:
+        self.spark._jvm.io.cdcpipeline.iceberg.CommitProperties.sqlWithSnapshotProperties(
+            self.spark._jsparkSession, sql, self._props(batch_id))

@@ -1,0 +1,88 @@
+"""Schema evolution, decided once per batch for both sinks: which columns, what to add or widen, and
+which column sets cannot be applied (their events go to the dead letters instead of crash-looping).
+
+The registered schema of a table lives in PostgreSQL (`cdc_table_schemas`), updated in the same
+transaction as the batch, so both sinks evolve from the same decision.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .debezium import Column
+
+_INTEGER_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)$")
+
+
+def is_safe_widening(old: str, new: str) -> bool:
+    """True when every value of type `old` is exactly representable in `new` (and old != new)."""
+    if old == new:
+        return False
+    if old in _INTEGER_RANK and new in _INTEGER_RANK:
+        return _INTEGER_RANK[new] > _INTEGER_RANK[old]
+    if (old, new) == ("float", "double"):
+        return True
+    old_dec, new_dec = _DECIMAL.match(old), _DECIMAL.match(new)
+    if old_dec and new_dec:
+        (p1, s1), (p2, s2) = map(int, old_dec.groups()), map(int, new_dec.groups())
+        return s1 == s2 and p2 > p1
+    return False
+
+
+@dataclass
+class SchemaPlan:
+    columns: list[Column]  # the table's columns after this batch, registered order first
+    added: list[Column] = field(default_factory=list)
+    widened: list[tuple[str, str, str]] = field(default_factory=list)  # (name, old type, new type)
+    rejected: dict[tuple[Column, ...], str] = field(default_factory=dict)  # column set -> reason
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.widened)
+
+
+def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: list[tuple[Column, ...]],
+                 key_columns: tuple[str, ...]) -> SchemaPlan:
+    """Merge the column sets seen in a batch into the registered schema.
+
+    A new column is added (nullable: older rows do not have it); a type that widens safely is widened;
+    an older, narrower type is read into the wider column; anything else rejects that column set.
+    """
+    plan = SchemaPlan(columns=list(registered or ()))
+    by_name = {c.name: i for i, c in enumerate(plan.columns)}
+    creating = registered is None  # the first accepted column set defines a new table as it is
+    for column_set in batch_sets:
+        names = {c.name for c in column_set}
+        missing_keys = [k for k in key_columns if k not in names]
+        if missing_keys:
+            plan.rejected[column_set] = (f"{table}: key column(s) {missing_keys} missing from the change "
+                                         f"event's row (columns: {sorted(names)})")
+            continue
+        conflicts = []
+        for col in column_set:
+            i = by_name.get(col.name)
+            if i is None:
+                continue
+            current = plan.columns[i].type
+            if col.type != current and not is_safe_widening(col.type, current) and not is_safe_widening(current, col.type):
+                conflicts.append(f"{col.name}: {current} -> {col.type}")
+        if conflicts:
+            plan.rejected[column_set] = (f"{table}: incompatible column type change ({'; '.join(conflicts)}); "
+                                         f"only widening (int->bigint, float->double, decimal precision) is "
+                                         f"applied automatically")
+            continue
+        for col in column_set:
+            i = by_name.get(col.name)
+            if i is None:
+                new = col if creating else Column(col.name, col.type, True)
+                by_name[col.name] = len(plan.columns)
+                plan.columns.append(new)
+                if registered is not None:
+                    plan.added.append(new)
+            elif is_safe_widening(plan.columns[i].type, col.type):
+                old = plan.columns[i]
+                plan.columns[i] = Column(old.name, col.type, old.nullable)
+                plan.widened.append((old.name, old.type, col.type))
+        creating = False
+    return plan

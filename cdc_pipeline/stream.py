@@ -1,0 +1,130 @@
+"""The streaming query: Debezium topics -> foreachBatch(decode, plan, Iceberg, PostgreSQL).
+
+Exactly-once comes from the sinks, keyed by the query id (stable in the checkpoint) and the batch id:
+Iceberg snapshots carry both, PostgreSQL records both in the batch's own transaction. Spark replays
+the batch in flight after a crash; each sink recognises what it already committed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from .batch import decode_batch, summarize, typed_changes
+from .dead_letters import dead_letter_frame, mark_rejected
+from .iceberg_sink import IcebergSink
+from .metrics import BatchStats
+from .postgres_sink import PostgresSink
+from .schema_plan import plan_columns
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_query_id(checkpoint_location: str) -> str:
+    """The query id Spark keeps in <checkpoint>/metadata: the same across restarts of this query."""
+    metadata = Path(checkpoint_location) / "metadata"
+    try:
+        return json.loads(metadata.read_text().splitlines()[0])["id"]
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise RuntimeError(f"cannot read the query id from {metadata}: {err}") from err
+
+
+class BatchWriter:
+    """The foreachBatch function (a callable object so it carries its config, not globals)."""
+
+    def __init__(self, config, batch_stats: BatchStats | None = None):
+        self.config = config
+        self.tables = {t.topic: t for t in config.tables}
+        self.key_columns = {t.topic: t.decode_key_columns for t in config.tables}
+        self.postgres = PostgresSink(config)
+        self.batch_stats = batch_stats or BatchStats()
+        self._query_id: str | None = None
+
+    @property
+    def query_id(self) -> str:
+        if self._query_id is None:
+            self._query_id = checkpoint_query_id(self.config.job.checkpoint_location)
+        return self._query_id
+
+    def __call__(self, batch_df, batch_id: int) -> None:
+        started = time.monotonic()
+        spark = batch_df.sparkSession
+        query_id = self.query_id
+        # Iceberg commits before PostgreSQL, so a batch in the PostgreSQL ledger is done everywhere.
+        if self.postgres.batch_committed(query_id, batch_id):
+            log.info("batch %s already committed; skipping", batch_id)
+            return
+        from pyspark import StorageLevel
+
+        decoded = decode_batch(batch_df, self.key_columns).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            stats = self._write(spark, batch_df, decoded, batch_id, query_id)
+        finally:
+            decoded.unpersist()
+        stats["batch_seconds"] = round(time.monotonic() - started, 3)
+        self.batch_stats.record(batch_id, stats)
+        threshold = self.config.job.dead_letter_alert_threshold
+        if threshold and stats["dead_letters"] >= threshold:
+            log.error("batch %s sent %s record(s) to %s", batch_id, stats["dead_letters"],
+                      self.config.postgres.dead_letter_table)
+
+    def _write(self, spark, batch_df, decoded, batch_id: int, query_id: str) -> dict:
+        groups = decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns").count().collect()
+        summary = summarize([tuple(r) for r in groups])
+        registered = self.postgres.registered_schemas()
+        plans, rejected = {}, []
+        for topic, column_sets in summary.column_sets.items():
+            table_cfg = self.tables[topic]
+            plan = plan_columns(table_cfg.name, registered.get(table_cfg.name), column_sets, table_cfg.key_columns)
+            plans[topic] = plan
+            rejected += [(topic, cols, reason) for cols, reason in plan.rejected.items()]
+        if rejected:
+            decoded = mark_rejected(decoded, rejected)
+            summary = summarize([tuple(r) for r in decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns")
+                                 .count().collect()])
+        tables = [(self.tables[topic], plan, typed_changes(decoded, topic, tuple(plan.columns), batch_id))
+                  for topic, plan in plans.items() if plan.columns and topic in summary.column_sets]
+        timings = {}
+
+        iceberg_tables = [t for t in tables if "iceberg" in t[0].sinks]
+        if iceberg_tables:
+            sink = IcebergSink(spark, self.config, query_id)
+            start = time.monotonic()
+            for table_cfg, plan, _frame in iceberg_tables:
+                sink.ensure_tables(table_cfg, plan)
+                sink.write(table_cfg, decoded, plan, batch_id)
+            timings["iceberg_s"] = round(time.monotonic() - start, 3)
+
+        start = time.monotonic()
+        pg_tables = [t for t in tables if "postgres" in t[0].sinks]
+        dead = dead_letter_frame(decoded, batch_df, batch_id) if summary.dead_letters else None
+        self.postgres.stage(pg_tables, dead, batch_id)
+        end_offsets = json.dumps(batch_end_offsets(decoded))
+        outcome = self.postgres.apply(query_id, batch_id, pg_tables, summary.counts(), end_offsets)
+        timings["postgres_s"] = round(time.monotonic() - start, 3)
+        return {**summary.counts(), **timings, "postgres": outcome,
+                "tables": sorted(t[0].name for t in tables)}
+
+
+def batch_end_offsets(decoded) -> dict:
+    """{topic: {partition: next offset}} of the records in the batch (for the ledger)."""
+    from pyspark.sql import functions as F
+    out: dict = {}
+    for row in decoded.groupBy("_kafka_topic", "_kafka_partition").agg(F.max("_kafka_offset").alias("o")).collect():
+        out.setdefault(row["_kafka_topic"], {})[str(row["_kafka_partition"])] = row["o"] + 1
+    return out
+
+
+def start_query(spark, config, batch_writer: BatchWriter | None = None, trigger: dict | None = None):
+    """Start the named streaming query on the configured source; returns the StreamingQuery."""
+    src = config.source
+    reader = spark.readStream.format(src.format)
+    for key, value in src.reader_options().items():
+        reader = reader.option(key, value)
+    writer = batch_writer or BatchWriter(config)
+    stream = (reader.load().writeStream.queryName(config.job.query_name)
+              .option("checkpointLocation", config.job.checkpoint_location)
+              .foreachBatch(writer))
+    stream = stream.trigger(**(trigger or {"processingTime": src.trigger_interval}))
+    return stream.start()
