@@ -6,28 +6,10 @@ transaction as the batch, so both sinks evolve from the same decision.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .debezium import Column
-
-_INTEGER_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
-_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)$")
-
-
-def is_safe_widening(old: str, new: str) -> bool:
-    """True when every value of type `old` is exactly representable in `new` (and old != new)."""
-    if old == new:
-        return False
-    if old in _INTEGER_RANK and new in _INTEGER_RANK:
-        return _INTEGER_RANK[new] > _INTEGER_RANK[old]
-    if (old, new) == ("float", "double"):
-        return True
-    old_dec, new_dec = _DECIMAL.match(old), _DECIMAL.match(new)
-    if old_dec and new_dec:
-        (p1, s1), (p2, s2) = map(int, old_dec.groups()), map(int, new_dec.groups())
-        return s1 == s2 and p2 > p1
-    return False
+from .pg_sql import is_safe_widening
 
 
 @dataclass
@@ -65,7 +47,7 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
             if i is None:
                 continue
             current = plan.columns[i].type
-            if col.type != current and not is_safe_widening(col.type, current) and not is_safe_widening(current, col.type):
+            if not is_safe_widening(col.type, current) and not is_safe_widening(current, col.type):
                 conflicts.append(f"{col.name}: {current} -> {col.type}")
         if conflicts:
             plan.rejected[column_set] = (f"{table}: incompatible column type change ({'; '.join(conflicts)}); "
@@ -80,7 +62,7 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
                 plan.columns.append(new)
                 if registered is not None:
                     plan.added.append(new)
-            elif is_safe_widening(plan.columns[i].type, col.type):
+            elif col.type != plan.columns[i].type and is_safe_widening(plan.columns[i].type, col.type):
                 old = plan.columns[i]
                 plan.columns[i] = Column(old.name, col.type, old.nullable)
                 plan.widened.append((old.name, old.type, col.type))

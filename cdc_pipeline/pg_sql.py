@@ -1,0 +1,518 @@
+"""PostgreSQL statements for the warehouse sink, as pure functions returning SQL text.
+
+Tables per source table `<name>` (shape of postgres-dw-init/01-bankdw.sql):
+    <name>_history   every change once: metadata + the row image (for a delete: the deleted row)
+    <name>_current   one row per key, equal to the MySQL table
+    user_account_stats (or the configured stats table), recomputed for the keys a batch touched
+
+Batches are applied from a staging table with the source columns plus metadata.METADATA_COLUMNS
+(create_staging_table_sql). In ONE transaction, in this order:
+    1. insert_history_sql        - every change once (replays skipped)
+    2. upsert_current_sql        - the last change per key; never lets an older change win
+    3. recompute_user_stats_sql  - for tables with stats; reads <name>_current, so after step 2
+    4. the batch's row in the progress table, then delete the batch's staging rows, COMMIT
+Each statement filters the staging table on `_batch_id = <batch_id>` when batch_id is given (several
+attempts of a batch, or several batches, may share the table) and tolerates duplicate staging rows.
+
+Conventions: every identifier goes through quote_ident; `table` is always the sink base name (the
+functions add `_history` / `_current`); `schema` qualifies the sink tables, while the staging table
+is used as given (unqualified: found through search_path, so a TEMPORARY table works). Statements carry
+no bind parameters (batch ids are validated integers written as literals), so they run unchanged
+through psycopg2 or JDBC. A function returning several statements separates them with ";\n"; "" means
+nothing to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from .debezium import Column
+from .errors import SchemaError
+from .metadata import METADATA_COLUMNS, check_source_columns
+
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
+
+
+# --- quoting ------------------------------------------------------------------------------------------
+
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier in double quotes, inner double quotes doubled: we"ird -> "we""ird"."""
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"an identifier must be a non-empty string, got {name!r}")
+    if "\x00" in name:
+        raise SchemaError(f"an identifier cannot contain NUL, got {name!r}")
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise SchemaError(
+            f"identifier {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes; PostgreSQL would truncate it"
+        )
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A string literal in single quotes, inner quotes doubled (standard_conforming_strings = on)."""
+    if not isinstance(text, str) or "\x00" in text:
+        raise SchemaError(f"a string literal must be a str without NUL, got {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def qualified(name: str, schema: str | None = None) -> str:
+    return quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def history_table_name(table: str) -> str:
+    return f"{table}_history"
+
+
+def current_table_name(table: str) -> str:
+    return f"{table}_current"
+
+
+def _object_name(base: str, suffix: str) -> str:
+    """A constraint/index name `<base>_<suffix>` that fits 63 bytes (shortened with a hash if needed)."""
+    name = f"{base}_{suffix}"
+    if len(name.encode("utf-8")) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:8]
+    room = MAX_IDENTIFIER_BYTES - len(suffix) - len(digest) - 2
+    short = base.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{short}_{digest}_{suffix}"
+
+
+def _batch_literal(batch_id: int) -> str:
+    if isinstance(batch_id, bool) or not isinstance(batch_id, int) or batch_id < 0:
+        raise ValueError(f"batch_id must be a non-negative integer, got {batch_id!r}")
+    return str(batch_id)
+
+
+# --- types --------------------------------------------------------------------------------------------
+
+_INTEGER_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
+_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint", "bool": "boolean"}
+_SIMPLE_PG = {
+    "tinyint": "smallint",
+    "smallint": "smallint",
+    "int": "integer",
+    "bigint": "bigint",
+    "boolean": "boolean",
+    "float": "real",
+    "double": "double precision",
+    "string": "text",
+    "binary": "bytea",
+    "date": "date",
+    "timestamp": "timestamptz(6)",
+    "timestamp_ntz": "timestamp(6)",
+}
+_DECIMAL = re.compile(r"^decimal\s*(?:\(\s*([0-9]+)\s*(?:,\s*([0-9]+)\s*)?\))?$", re.ASCII)
+
+
+def parse_spark_type(spark_type: str) -> tuple:
+    """Normalise a Spark SQL type string: ('bigint',), ('decimal', 18, 2), ... Raises SchemaError."""
+    if not isinstance(spark_type, str):
+        raise SchemaError(f"a type must be a Spark SQL type string, got {spark_type!r}")
+    text = spark_type.strip().lower()
+    text = _ALIASES.get(text, text)
+    if text in _SIMPLE_PG:
+        return (text,)
+    match = _DECIMAL.fullmatch(text)
+    if match:
+        precision = int(match.group(1)) if match.group(1) else 10  # Spark's default decimal(10,0)
+        scale = int(match.group(2)) if match.group(2) else 0
+        if not 1 <= precision <= 38 or scale > precision:
+            raise SchemaError(f"decimal precision/scale must satisfy 0 <= scale <= precision <= 38, got {spark_type!r}")
+        return ("decimal", precision, scale)
+    raise SchemaError(
+        f"unsupported Spark type {spark_type!r}; expected one of {', '.join(_SIMPLE_PG)}, decimal(p,s)"
+    )
+
+
+def pg_type(spark_type: str) -> str:
+    """The PostgreSQL column type for a Spark SQL type string."""
+    parsed = parse_spark_type(spark_type)
+    if parsed[0] == "decimal":
+        return f"numeric({parsed[1]},{parsed[2]})"
+    return _SIMPLE_PG[parsed[0]]
+
+
+def is_safe_widening(old_type: str, new_type: str) -> bool:
+    """True when every value of old_type fits new_type unchanged: the same type, a wider integer
+    (tinyint < smallint < int < bigint), float -> double, or decimal(p,s) -> decimal(p',s) with p' >= p.
+    (A MySQL VARCHAR length change is invisible here: both are `string`.)"""
+    old, new = parse_spark_type(old_type), parse_spark_type(new_type)
+    if old == new:
+        return True
+    if old[0] in _INTEGER_RANK and new[0] in _INTEGER_RANK:
+        return _INTEGER_RANK[new[0]] >= _INTEGER_RANK[old[0]]
+    if old == ("float",) and new == ("double",):
+        return True
+    if old[0] == "decimal" and new[0] == "decimal":
+        return new[2] == old[2] and new[1] >= old[1]
+    return False
+
+
+# --- DDL ----------------------------------------------------------------------------------------------
+
+
+def _column_defs(columns: Sequence[Column], not_null: Sequence[str] = ()) -> list[str]:
+    return [
+        f"{quote_ident(c.name)} {pg_type(c.type)}{' NOT NULL' if c.name in not_null else ''}" for c in columns
+    ]
+
+
+def _check_keys(columns: Sequence[Column], key_columns: Sequence[str], what: str) -> None:
+    if isinstance(key_columns, str) or not key_columns:
+        raise SchemaError(f"{what}: key_columns must be a non-empty list of column names, got {key_columns!r}")
+    names = [c.name for c in columns]
+    missing = [k for k in key_columns if k not in names]
+    if missing:
+        raise SchemaError(f"{what}: key column(s) {missing} are not among the columns {names}")
+
+
+def _statements(*parts: str) -> str:
+    return ";\n".join(p for p in parts if p) + ";"
+
+
+def create_history_table_sql(
+    table: str, columns: Sequence[Column], key_columns: Sequence[str] | None = None, *, schema: str | None = None
+) -> str:
+    """CREATE TABLE IF NOT EXISTS <table>_history (+ its indexes), like 01-bankdw.sql.
+
+    Source columns are nullable (a column added later is null in older rows), except the key columns
+    when key_columns is given; then an index (key..., _seq) serves replay checks and key lookups."""
+    check_source_columns(columns)
+    history = history_table_name(table)
+    target = qualified(history, schema)
+    keys = tuple(key_columns or ())
+    if keys:
+        _check_keys(columns, keys, f"{history}")
+    lines = [
+        f"{quote_ident('_history_id')} BIGSERIAL PRIMARY KEY",
+        f"{quote_ident('_op')} CHAR(1) NOT NULL CHECK ({quote_ident('_op')} IN ('r', 'c', 'u', 'd'))",
+        f"{quote_ident('_change_type')} TEXT GENERATED ALWAYS AS ("
+        f"CASE {quote_ident('_op')} WHEN 'r' THEN 'SNAPSHOT' WHEN 'c' THEN 'INSERT' "
+        "WHEN 'u' THEN 'UPDATE' ELSE 'DELETE' END) STORED",
+        f"{quote_ident('_seq')} NUMERIC(38, 0) NOT NULL",
+        f"{quote_ident('_source_ts')} TIMESTAMPTZ NOT NULL",
+        *_column_defs(columns, keys),
+        f"{quote_ident('_before')} JSONB",
+        f"{quote_ident('_binlog_file')} TEXT",
+        f"{quote_ident('_binlog_pos')} BIGINT",
+        f"{quote_ident('_binlog_row')} INTEGER",
+        f"{quote_ident('_kafka_topic')} TEXT NOT NULL",
+        f"{quote_ident('_kafka_partition')} INTEGER NOT NULL",
+        f"{quote_ident('_kafka_offset')} BIGINT NOT NULL",
+        f"{quote_ident('_batch_id')} BIGINT NOT NULL",
+        f"{quote_ident('_loaded_at')} TIMESTAMPTZ NOT NULL DEFAULT now()",
+        f"CONSTRAINT {quote_ident(_object_name(history, 'event_once'))} UNIQUE "
+        f"({quote_ident('_kafka_topic')}, {quote_ident('_kafka_partition')}, {quote_ident('_kafka_offset')})",
+    ]
+    create = f"CREATE TABLE IF NOT EXISTS {target} (\n    " + ",\n    ".join(lines) + "\n)"
+    indexes = []
+    if keys:
+        indexed = ", ".join(quote_ident(k) for k in (*keys, "_seq"))
+        indexes.append(f"CREATE INDEX IF NOT EXISTS {quote_ident(_object_name(history, 'key_seq'))} ON {target} ({indexed})")
+    indexes.append(
+        f"CREATE INDEX IF NOT EXISTS {quote_ident(_object_name(history, 'source_ts'))} ON {target} ({quote_ident('_source_ts')})"
+    )
+    return _statements(create, *indexes)
+
+
+def create_current_table_sql(
+    table: str, columns: Sequence[Column], key_columns: Sequence[str], *, schema: str | None = None
+) -> str:
+    """CREATE TABLE IF NOT EXISTS <table>_current: the source columns, PRIMARY KEY (key_columns), and
+    _op, _seq, _source_ts, _batch_id, _loaded_at, like 01-bankdw.sql."""
+    check_source_columns(columns)
+    current = current_table_name(table)
+    _check_keys(columns, key_columns, current)
+    lines = [
+        *_column_defs(columns, key_columns),
+        f"{quote_ident('_op')} CHAR(1) NOT NULL",
+        f"{quote_ident('_seq')} NUMERIC(38, 0) NOT NULL",
+        f"{quote_ident('_source_ts')} TIMESTAMPTZ NOT NULL",
+        f"{quote_ident('_batch_id')} BIGINT NOT NULL",
+        f"{quote_ident('_loaded_at')} TIMESTAMPTZ NOT NULL DEFAULT now()",
+        f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key_columns)})",
+    ]
+    return _statements(f"CREATE TABLE IF NOT EXISTS {qualified(current, schema)} (\n    " + ",\n    ".join(lines) + "\n)")
+
+
+def create_staging_table_sql(
+    staging: str, columns: Sequence[Column], *, temporary: bool = False
+) -> str:
+    """CREATE [TEMPORARY | UNLOGGED] TABLE IF NOT EXISTS <staging>: source columns (nullable) plus
+    metadata.METADATA_COLUMNS, with the same PostgreSQL types as the sink tables (`_before` as text;
+    the apply statements cast it to jsonb). An index on (_batch_id) keeps per-batch reads cheap."""
+    check_source_columns(columns)
+    lines = _column_defs(columns) + _column_defs(METADATA_COLUMNS, [c.name for c in METADATA_COLUMNS if not c.nullable])
+    kind = "TEMPORARY" if temporary else "UNLOGGED"
+    target = quote_ident(staging)
+    return _statements(
+        f"CREATE {kind} TABLE IF NOT EXISTS {target} (\n    " + ",\n    ".join(lines) + "\n)",
+        f"CREATE INDEX IF NOT EXISTS {quote_ident(_object_name(staging, 'batch'))} ON {target} ({quote_ident('_batch_id')})",
+    )
+
+
+def delete_staging_sql(staging: str, batch_id: int) -> str:
+    """DELETE the batch's rows from the staging table (last step of the batch's transaction)."""
+    return f"DELETE FROM {quote_ident(staging)} WHERE {quote_ident('_batch_id')} = {_batch_literal(batch_id)}"
+
+
+def create_user_stats_table_sql(
+    stats_table: str,
+    group_by: Column,
+    sum_column: Column,
+    opened_at_column: Column | None = None,
+    *,
+    schema: str | None = None,
+) -> str:
+    """CREATE TABLE IF NOT EXISTS for the per-user statistics, like user_account_stats in 01-bankdw.sql.
+
+    total_balance gets 10 more digits than the summed column (numeric(p+10, s)) so a sum cannot overflow."""
+    summed = parse_spark_type(sum_column.type)
+    if summed[0] == "decimal":
+        total = f"numeric({min(summed[1] + 10, 1000)},{summed[2]})"
+    elif summed[0] in _INTEGER_RANK:
+        total = "numeric(38,0)"
+    elif summed[0] in ("float", "double"):
+        total = "double precision"
+    else:
+        raise SchemaError(f"{stats_table}: cannot sum column {sum_column.name!r} of type {sum_column.type!r}")
+    lines = [
+        f"{quote_ident(group_by.name)} {pg_type(group_by.type)} PRIMARY KEY",
+        f"{quote_ident('account_count')} INTEGER NOT NULL",
+        f"{quote_ident('total_balance')} {total} NOT NULL",
+        f"{quote_ident('min_balance')} {pg_type(sum_column.type)}",
+        f"{quote_ident('max_balance')} {pg_type(sum_column.type)}",
+        f"{quote_ident('first_opened_at')} {pg_type(opened_at_column.type) if opened_at_column else 'timestamp(6)'}",
+        f"{quote_ident('last_change_ts')} TIMESTAMPTZ",
+        f"{quote_ident('_batch_id')} BIGINT NOT NULL",
+        f"{quote_ident('_updated_at')} TIMESTAMPTZ NOT NULL DEFAULT now()",
+    ]
+    return _statements(f"CREATE TABLE IF NOT EXISTS {qualified(stats_table, schema)} (\n    " + ",\n    ".join(lines) + "\n)")
+
+
+# --- schema changes -----------------------------------------------------------------------------------
+
+
+def add_columns_sql(table: str, new_columns: Sequence[Column], *, schema: str | None = None) -> str:
+    """ALTER TABLE ... ADD COLUMN IF NOT EXISTS for <table>_history and <table>_current. New columns are
+    nullable (older rows have no value). "" when new_columns is empty. The staging table is recreated
+    by the caller with the new columns."""
+    if not new_columns:
+        return ""
+    check_source_columns(new_columns)
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {d}" for d in _column_defs(new_columns))
+    return _statements(
+        *(f"ALTER TABLE {qualified(name, schema)} {adds}" for name in (history_table_name(table), current_table_name(table)))
+    )
+
+
+def alter_type_sql(table: str, column: str, old_type: str, new_type: str, *, schema: str | None = None) -> str:
+    """ALTER COLUMN ... TYPE for <table>_history and <table>_current, for a safe widening only.
+
+    Raises SchemaError when the change is not is_safe_widening (a narrowing or a different kind would
+    fail or change stored values: it needs a human). "" when the PostgreSQL type does not change
+    (e.g. tinyint -> smallint, both smallint). Note int -> bigint rewrites the tables."""
+    if not is_safe_widening(old_type, new_type):
+        raise SchemaError(
+            f"{table}.{column}: changing the type from {old_type} to {new_type} is not a safe widening "
+            "(allowed: wider integer, float -> double, decimal with more precision and the same scale)"
+        )
+    if pg_type(old_type) == pg_type(new_type):
+        return ""
+    return _statements(
+        *(
+            f"ALTER TABLE {qualified(name, schema)} ALTER COLUMN {quote_ident(column)} TYPE {pg_type(new_type)}"
+            for name in (history_table_name(table), current_table_name(table))
+        )
+    )
+
+
+# --- applying a batch ---------------------------------------------------------------------------------
+
+
+def _where(conditions: list[str]) -> str:
+    return ("\nWHERE " + "\n  AND ".join(conditions)) if conditions else ""
+
+
+def _batch_filter(alias: str, batch_id: int | None) -> list[str]:
+    return [] if batch_id is None else [f"{alias}.{quote_ident('_batch_id')} = {_batch_literal(batch_id)}"]
+
+
+def _key_match(left: str, right: str, key_columns: Sequence[str]) -> str:
+    return " AND ".join(f"{left}.{quote_ident(k)} = {right}.{quote_ident(k)}" for k in key_columns)
+
+
+# Aliases and CTE names of the statements below (quoted like every identifier).
+_S, _H, _C, _L, _T, _F = (quote_ident(a) for a in ("s", "h", "c", "l", "t", "f"))
+_LAST, _DELETED = quote_ident("last_change"), quote_ident("deleted")
+_TOUCHED, _FRESH, _GONE, _K = quote_ident("touched"), quote_ident("fresh"), quote_ident("gone"), quote_ident("k")
+
+
+def insert_history_sql(
+    table: str,
+    staging: str,
+    columns: Sequence[Column],
+    key_columns: Sequence[str] | None = None,
+    *,
+    batch_id: int | None = None,
+    schema: str | None = None,
+) -> str:
+    """INSERT every change of the batch into <table>_history, each change once.
+
+    ON CONFLICT on the Kafka coordinates DO NOTHING skips an event loaded before (a replayed batch).
+    With key_columns (pass them!), a change is also skipped when the history already holds the same
+    (key, _seq) - Kafka Connect re-sends changes after a crash at NEW offsets, which the coordinates
+    cannot catch - and duplicates inside the batch keep the one with the lowest offset."""
+    check_source_columns(columns)
+    history = qualified(history_table_name(table), schema)
+    source_names = [c.name for c in columns]
+    target_columns = ["_op", "_seq", "_source_ts", *source_names, "_before", "_binlog_file", "_binlog_pos",
+                      "_binlog_row", "_kafka_topic", "_kafka_partition", "_kafka_offset", "_batch_id"]
+    select = [
+        f"CAST({_S}.{quote_ident(n)} AS jsonb)" if n == "_before" else f"{_S}.{quote_ident(n)}" for n in target_columns
+    ]
+    seq, offset = quote_ident("_seq"), quote_ident("_kafka_offset")
+    conditions = _batch_filter(_S, batch_id)
+    distinct = order = ""
+    if key_columns:
+        _check_keys(columns, key_columns, history_table_name(table))
+        keys = [f"{_S}.{quote_ident(k)}" for k in key_columns]
+        distinct = f"DISTINCT ON ({', '.join(keys)}, {_S}.{seq}) "
+        order = f"\nORDER BY {', '.join(keys)}, {_S}.{seq}, {_S}.{offset}"
+        conditions.append(
+            f"NOT EXISTS (SELECT 1 FROM {history} AS {_H} WHERE {_key_match(_H, _S, key_columns)} "
+            f"AND {_H}.{seq} = {_S}.{seq})"
+        )
+    return (
+        f"INSERT INTO {history} ({', '.join(quote_ident(n) for n in target_columns)})\n"
+        f"SELECT {distinct}{', '.join(select)}\n"
+        f"FROM {quote_ident(staging)} AS {_S}"
+        f"{_where(conditions)}{order}\n"
+        f"ON CONFLICT ({quote_ident('_kafka_topic')}, {quote_ident('_kafka_partition')}, {offset}) DO NOTHING"
+    )
+
+
+def upsert_current_sql(
+    table: str,
+    staging: str,
+    columns: Sequence[Column],
+    key_columns: Sequence[str],
+    *,
+    batch_id: int | None = None,
+    schema: str | None = None,
+    history_guard: bool = True,
+) -> str:
+    """Apply the last change per key of the batch to <table>_current, as ONE statement.
+
+    - last_change: per key, the staging row with the largest (_seq, _kafka_offset) (DISTINCT ON).
+    - deletes: DELETE the current row when its _seq <= the delete's _seq; a row with a NEWER _seq
+      stays (the delete is older than what is there).
+    - r/c/u: INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE current._seq < EXCLUDED._seq, so an
+      older or replayed change never overwrites a newer one. An absent row is inserted - which is how
+      a key deleted in an earlier batch comes back when MySQL re-inserts it.
+    - history_guard: the current table forgets deleted keys, so an OLD insert re-sent after the key's
+      delete was applied would bring the row back. With the guard, an r/c/u is not applied when
+      <table>_history already holds a change of that key with a larger _seq (run insert_history_sql
+      first, in the same transaction). The final state of a key is then decided by its latest change.
+    The DELETE (a data-modifying CTE) and the INSERT touch disjoint keys, so one statement is safe.
+    """
+    check_source_columns(columns)
+    current_name = current_table_name(table)
+    _check_keys(columns, key_columns, current_name)
+    current = qualified(current_name, schema)
+    names = [c.name for c in columns]
+    meta = ["_op", "_seq", "_source_ts", "_batch_id"]
+    keys = [f"{_S}.{quote_ident(k)}" for k in key_columns]
+    seq, op, offset = quote_ident("_seq"), quote_ident("_op"), quote_ident("_kafka_offset")
+    last = (
+        f"SELECT DISTINCT ON ({', '.join(keys)}) {', '.join(f'{_S}.{quote_ident(n)}' for n in (*names, *meta))}\n"
+        f"    FROM {quote_ident(staging)} AS {_S}"
+        + "".join(f"\n    WHERE {c}" for c in _batch_filter(_S, batch_id))
+        + f"\n    ORDER BY {', '.join(keys)}, {_S}.{seq} DESC, {_S}.{offset} DESC"
+    )
+    delete = (
+        f"DELETE FROM {current} AS {_C} USING {_LAST} AS {_L}\n"
+        f"    WHERE {_L}.{op} = 'd' AND {_key_match(_C, _L, key_columns)} AND {_C}.{seq} <= {_L}.{seq}"
+    )
+    conditions = [f"{_L}.{op} <> 'd'"]
+    if history_guard:
+        history = qualified(history_table_name(table), schema)
+        conditions.append(
+            f"NOT EXISTS (SELECT 1 FROM {history} AS {_H} WHERE {_key_match(_H, _L, key_columns)} AND {_H}.{seq} > {_L}.{seq})"
+        )
+    target = [*names, *meta, "_loaded_at"]
+    updates = [n for n in target if n not in key_columns]
+    return (
+        f"WITH {_LAST} AS (\n    {last}\n), {_DELETED} AS (\n    {delete}\n)\n"
+        f"INSERT INTO {current} AS {_C} ({', '.join(quote_ident(n) for n in target)})\n"
+        f"SELECT {', '.join(f'{_L}.{quote_ident(n)}' for n in (*names, *meta))}, now()\n"
+        f"FROM {_LAST} AS {_L}"
+        f"{_where(conditions)}\n"
+        f"ON CONFLICT ({', '.join(quote_ident(k) for k in key_columns)}) DO UPDATE SET\n    "
+        + ",\n    ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in updates)
+        + f"\nWHERE {_C}.{seq} < EXCLUDED.{seq}"
+    )
+
+
+STATS_COLUMNS = ("account_count", "total_balance", "min_balance", "max_balance", "first_opened_at", "last_change_ts")
+
+
+def recompute_user_stats_sql(
+    table: str,
+    staging: str,
+    columns: Sequence[Column],
+    *,
+    group_by: str,
+    sum_column: str,
+    batch_id: int,
+    stats_table: str = "user_account_stats",
+    opened_at_column: str | None = None,
+    schema: str | None = None,
+) -> str:
+    """Recompute the statistics of every group the batch touched, exactly, from <table>_current.
+
+    Touched groups: the group_by value of each staging row's image (after, or the deleted row) AND of
+    its `_before` JSON - an update can move an account from one user to another, and both users change.
+    For each touched group with rows in <table>_current: account_count, total_balance (0 for all-null),
+    min/max, first_opened_at = min(opened_at_column), last_change_ts = max(_source_ts), upserted. Touched
+    groups with no rows left lose their statistics row. One statement; run it after upsert_current_sql
+    (the DELETE and the upsert touch disjoint groups).
+    """
+    check_source_columns(columns)
+    by_name = {c.name: c for c in columns}
+    for role, name in (("group_by", group_by), ("sum_column", sum_column), ("opened_at_column", opened_at_column)):
+        if name is not None and name not in by_name:
+            raise SchemaError(f"{stats_table}: {role} column {name!r} is not a column of {table} ({list(by_name)})")
+    batch = _batch_literal(batch_id)
+    current = qualified(current_table_name(table), schema)
+    stats = qualified(stats_table, schema)
+    g, v = quote_ident(group_by), quote_ident(sum_column)
+    before_value = f"CAST({_S}.{quote_ident('_before')} AS jsonb) ->> {quote_literal(group_by)}"
+    staged = f"FROM {quote_ident(staging)} AS {_S} WHERE {_S}.{quote_ident('_batch_id')} = {batch}"
+    opened = f"min({_C}.{quote_ident(opened_at_column)})" if opened_at_column else "NULL"
+    q = {n: quote_ident(n) for n in (*STATS_COLUMNS, "_batch_id", "_updated_at", "_source_ts")}
+    return (
+        f"WITH {_TOUCHED} AS (\n"
+        f"    SELECT {_S}.{g} AS {_K} {staged} AND {_S}.{g} IS NOT NULL\n"
+        "    UNION\n"
+        f"    SELECT CAST({before_value} AS {pg_type(by_name[group_by].type)}) {staged} AND {before_value} IS NOT NULL\n"
+        f"), {_FRESH} AS (\n"
+        f"    SELECT {_C}.{g} AS {_K}, count(*) AS {q['account_count']}, coalesce(sum({_C}.{v}), 0) AS {q['total_balance']},\n"
+        f"           min({_C}.{v}) AS {q['min_balance']}, max({_C}.{v}) AS {q['max_balance']},\n"
+        f"           {opened} AS {q['first_opened_at']}, max({_C}.{q['_source_ts']}) AS {q['last_change_ts']}\n"
+        f"    FROM {current} AS {_C} WHERE {_C}.{g} IN (SELECT {_K} FROM {_TOUCHED})\n"
+        f"    GROUP BY {_C}.{g}\n"
+        f"), {_GONE} AS (\n"
+        f"    DELETE FROM {stats} AS {_T}\n"
+        f"    WHERE {_T}.{g} IN (SELECT {_K} FROM {_TOUCHED})\n"
+        f"      AND NOT EXISTS (SELECT 1 FROM {_FRESH} AS {_F} WHERE {_F}.{_K} = {_T}.{g})\n"
+        ")\n"
+        f"INSERT INTO {stats} AS {_T} ({g}, {', '.join(q[n] for n in STATS_COLUMNS)}, {q['_batch_id']}, {q['_updated_at']})\n"
+        f"SELECT {_F}.{_K}, {', '.join(f'{_F}.{q[n]}' for n in STATS_COLUMNS)}, {batch}, now()\n"
+        f"FROM {_FRESH} AS {_F}\n"
+        f"ON CONFLICT ({g}) DO UPDATE SET\n    "
+        + ",\n    ".join(f"{q[n]} = EXCLUDED.{q[n]}" for n in (*STATS_COLUMNS, "_batch_id", "_updated_at"))
+    )

@@ -1,0 +1,155 @@
+"""Bad records go to the dead letters and the stream goes on; a new MySQL column reaches both sinks;
+a driver killed in the middle of a batch restarts with nothing lost and nothing applied twice."""
+import json
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+import requests
+from confluent_kafka import Producer
+
+from pipeline_support import check_sinks, job_alive, pg_rows, start_job, wait_converged, wait_for
+from stack import job
+from stack.process import is_alive
+from stack_support import BANK_ACCOUNTS_TOPIC, SETTINGS, kafka_config, mysql_connect
+
+pytestmark = pytest.mark.integration
+
+
+def envelope(op, after, id_optional=False):
+    """A Debezium-shaped value for bank_accounts, with a row image we choose."""
+    fields = [{"type": "int64", "optional": id_optional, "field": "id"},
+              {"type": "int64", "optional": False, "field": "user_id"},
+              {"type": "string", "optional": False, "field": "account"}]
+    row_schema = {"type": "struct", "optional": True, "fields": fields}
+    return json.dumps({
+        "schema": {"type": "struct", "fields": [dict(row_schema, field="before"), dict(row_schema, field="after")]},
+        "payload": {"before": None, "after": after, "op": op, "ts_ms": 1,
+                    "source": {"db": "bankdb", "table": "bank_accounts", "ts_ms": 1,
+                               "file": "mysql-bin.000001", "pos": 4, "row": 0}}}).encode()
+
+
+def test_bad_records_go_to_dead_letters_and_the_stream_goes_on(pipeline, lake):
+    marker = f"bad-{uuid.uuid4().hex[:8]}"
+    bad = {  # expected error_kind -> raw value
+        "malformed_json": b'{"schema": {"type": "struct"}, "payload": {not json ' + marker.encode(),
+        "unknown_op": envelope("x", {"id": 1, "user_id": 1, "account": marker}),
+        "missing_key": envelope("c", {"id": None, "user_id": 1, "account": marker}, id_optional=True),
+        "type_mismatch": envelope("c", {"id": "not-a-number", "user_id": 1, "account": marker}),
+    }
+    producer = Producer(kafka_config(**{"acks": "all"}))
+    for value in bad.values():
+        producer.produce(BANK_ACCOUNTS_TOPIC, key=None, value=value)
+    assert producer.flush(15) == 0
+
+    with mysql_connect() as conn, conn.cursor() as cur:  # a good change after the bad ones
+        cur.execute("INSERT INTO bank_accounts (user_id, account) VALUES (1, %s)", (f"after-{marker}",))
+        good_id = cur.lastrowid
+
+    def dead_letters():
+        return pg_rows("SELECT error_kind, reason, kafka_value FROM cdc_dead_letters "
+                       "WHERE position(convert_to(%s, 'UTF8') IN kafka_value) > 0", (marker,))
+
+    def landed():
+        rows = dead_letters()
+        problems = [] if len(rows) == len(bad) else [f"dead letters so far: {[r[:2] for r in rows]}"]
+        if not pg_rows("SELECT 1 FROM bank_accounts_current WHERE id = %s", (good_id,)):
+            problems.append("the good change after them has not arrived")
+        return problems
+
+    wait_for(landed, 120, "bad records in cdc_dead_letters")
+    by_value = {bytes(value): (kind, reason) for kind, reason, value in dead_letters()}
+    for expected_kind, value in bad.items():
+        kind, reason = by_value[value]
+        assert kind == expected_kind, (expected_kind, kind, reason)
+        assert reason, "a dead letter needs a reason"
+    assert job_alive()
+
+
+def test_new_mysql_column_reaches_both_sinks(pipeline, lake):
+    column = f"note_{uuid.uuid4().hex[:6]}"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE transactions ADD COLUMN {column} VARCHAR(40) NULL")
+        cur.execute(f"INSERT INTO transactions (account_id, amount, txn_type, booking_date, {column}) "
+                    "VALUES (1, 12.34, 'FEE', '2026-01-02', 'hello')")
+        txn_id = cur.lastrowid
+
+    def arrived():
+        problems = []
+        try:
+            pg = pg_rows(f'SELECT "{column}" FROM transactions_current WHERE id = %s', (txn_id,))
+        except Exception as err:  # the column does not exist yet
+            pg = repr(err).splitlines()[0]
+        if pg != [("hello",)]:
+            problems.append(f"postgres: {pg}")
+        try:
+            ice = lake.sql(f"SELECT {column} FROM lake.cdc.transactions_current WHERE id = {txn_id}").collect()
+            ice = [tuple(r) for r in ice]
+        except Exception as err:
+            ice = repr(err).splitlines()[0][:200]
+        if ice != [("hello",)]:
+            problems.append(f"iceberg: {ice}")
+        return problems
+
+    wait_for(arrived, 180, f"column {column} in both sinks")
+    wait_converged(lake, tables={"transactions"})
+
+
+def _running_spark_jobs() -> int:
+    try:
+        apps = requests.get(f"http://{SETTINGS.host}:4040/api/v1/applications", timeout=2).json()
+        jobs = requests.get(f"http://{SETTINGS.host}:4040/api/v1/applications/{apps[0]['id']}/jobs",
+                            params={"status": "running"}, timeout=2).json()
+        return len(jobs)
+    except (requests.RequestException, ValueError, IndexError, KeyError):
+        return 0
+
+
+def test_driver_killed_mid_batch_restarts_exactly_once(pipeline, lake):
+    stop = threading.Event()
+    errors = []
+
+    def workload():
+        rng = random.Random()
+        try:
+            with mysql_connect() as conn, conn.cursor() as cur:
+                for i in range(4000):
+                    if stop.is_set():
+                        return
+                    cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (%s, %s, %s)",
+                                (rng.randint(1, 50), f"kill-{i}", Decimal(rng.randint(0, 10**6)) / 100))
+                    cur.execute("UPDATE bank_accounts SET balance = balance + 1 WHERE id = %s", (cur.lastrowid,))
+                    time.sleep(0.005)
+        except Exception as err:
+            errors.append(err)
+
+    writer = threading.Thread(target=workload, daemon=True)
+    writer.start()
+    proc = job.job_process(SETTINGS)
+    jvm = proc.pid()
+    assert jvm is not None
+    deadline = time.monotonic() + 90
+    while _running_spark_jobs() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running_spark_jobs() > 0, "no micro-batch was seen running"
+    driver = job._python_driver_of(jvm)
+    os.kill(jvm, signal.SIGKILL)
+    if driver:
+        os.kill(driver, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while is_alive(jvm) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not is_alive(jvm)
+    proc.pid_file.unlink(missing_ok=True)
+
+    start_job()  # the workload keeps writing while the job is down and starting
+    stop.set()
+    writer.join(timeout=60)
+    assert not errors, errors
+    wait_converged(lake, timeout=300)
+    assert check_sinks(lake) == []

@@ -1,0 +1,51 @@
+"""Metadata columns and a change event as one staging row."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from cdc_pipeline.debezium import Column
+from cdc_pipeline.errors import SchemaError
+from cdc_pipeline.metadata import METADATA_COLUMNS, check_source_columns, staging_row
+
+from cdc_messages import ACCOUNTS_TOPIC, decode, golden_record
+
+BRIEF_ORDER = ["_op", "_seq", "_source_ts", "_binlog_file", "_binlog_pos", "_binlog_row", "_kafka_topic",
+               "_kafka_partition", "_kafka_offset", "_batch_id", "_before"]
+
+
+def test_metadata_columns_are_listed_once_in_order():
+    assert [c.name for c in METADATA_COLUMNS] == BRIEF_ORDER
+    assert {c.name: c.type for c in METADATA_COLUMNS}["_seq"] == "decimal(38,0)"
+
+
+def test_staging_row_of_an_update():
+    event = decode(golden_record(ACCOUNTS_TOPIC, 0, 4))
+    row = staging_row(event, 12)
+    assert list(row) == [c.name for c in event.columns] + BRIEF_ORDER
+    assert row["balance"] == Decimal("12.34") and row["account"] == "Updated Bank 987-654-321"
+    assert row["_op"] == "u" and row["_seq"] == Decimal(1_000_000_005_267_000_000) and isinstance(row["_seq"], Decimal)
+    assert row["_source_ts"] == datetime(2026, 11, 22, 4, 5, 12, tzinfo=timezone.utc)
+    assert (row["_binlog_file"], row["_binlog_pos"], row["_binlog_row"]) == ("mysql-bin.000001", 5267, 0)
+    assert (row["_kafka_topic"], row["_kafka_partition"], row["_kafka_offset"], row["_batch_id"]) == (ACCOUNTS_TOPIC, 0, 4, 12)
+    assert json.loads(row["_before"], parse_float=Decimal)["balance"] == Decimal("0.00")
+
+
+def test_staging_row_of_an_insert_has_no_before_and_needs_kafka_coordinates():
+    event = decode(golden_record(ACCOUNTS_TOPIC, 0, 3))
+    assert staging_row(event, 0)["_before"] is None
+    with pytest.raises(ValueError, match="Kafka coordinates"):
+        staging_row(dataclasses.replace(event, offset=None), 0)
+
+
+def test_source_columns_may_not_take_metadata_names():
+    check_source_columns([Column("id", "bigint", False), Column("op", "string", True)])
+    for name in BRIEF_ORDER + ["_history_id", "_change_type", "_loaded_at"]:
+        with pytest.raises(SchemaError, match=repr(name)):
+            check_source_columns([Column("id", "bigint", False), Column(name, "string", True)])
+    with pytest.raises(SchemaError, match="twice"):
+        check_source_columns([Column("id", "bigint", False), Column("id", "bigint", False)])

@@ -1,0 +1,45 @@
+"""Schema evolution decisions: add, widen, or reject a column set (to the dead letters)."""
+from cdc_pipeline.debezium import Column
+from cdc_pipeline.schema_plan import plan_columns
+
+ID = Column("id", "bigint", False)
+AMOUNT = Column("amount", "decimal(18,2)", False)
+
+
+def test_a_new_table_takes_the_first_column_set_as_it_is():
+    plan = plan_columns("t", None, [(ID, AMOUNT)], ("id",))
+    assert plan.columns == [ID, AMOUNT] and not plan.added and not plan.rejected
+
+
+def test_a_new_column_is_added_nullable():
+    plan = plan_columns("t", (ID, AMOUNT), [(ID, AMOUNT, Column("note", "string", False))], ("id",))
+    assert plan.added == [Column("note", "string", True)]
+    assert plan.columns[-1] == Column("note", "string", True)
+
+
+def test_a_later_column_set_in_the_first_batch_adds_nullable_columns():
+    plan = plan_columns("t", None, [(ID,), (ID, AMOUNT)], ("id",))
+    assert plan.columns == [ID, Column("amount", "decimal(18,2)", True)]
+
+
+def test_safe_widening_is_applied_and_older_narrow_rows_still_fit():
+    plan = plan_columns("t", (Column("id", "int", False), AMOUNT),
+                        [(Column("id", "int", False), AMOUNT), (Column("id", "bigint", False),
+                                                                Column("amount", "decimal(20,2)", False))], ("id",))
+    assert plan.widened == [("id", "int", "bigint"), ("amount", "decimal(18,2)", "decimal(20,2)")]
+    assert not plan.rejected
+    narrower_again = plan_columns("t", tuple(plan.columns), [(Column("id", "int", False), AMOUNT)], ("id",))
+    assert not narrower_again.widened and not narrower_again.rejected
+
+
+def test_an_incompatible_type_change_rejects_that_column_set_only():
+    bad = (ID, Column("amount", "string", False))
+    plan = plan_columns("t", (ID, AMOUNT), [(ID, AMOUNT), bad], ("id",))
+    assert list(plan.rejected) == [bad]
+    assert "amount: decimal(18,2) -> string" in plan.rejected[bad]
+    assert plan.columns == [ID, AMOUNT]
+
+
+def test_a_column_set_without_the_key_is_rejected():
+    plan = plan_columns("t", (ID, AMOUNT), [(AMOUNT,)], ("id",))
+    assert "key column(s) ['id'] missing" in plan.rejected[(AMOUNT,)]
