@@ -13,7 +13,6 @@ import time
 
 from cdc_pipeline.config import load_config
 from cdc_pipeline.metrics import BatchStats, ProgressLogger
-from cdc_pipeline.spark_session import build_session
 from cdc_pipeline.stream import BatchWriter, start_query
 
 log = logging.getLogger("cdc_pipeline.job")
@@ -39,7 +38,10 @@ def main(argv=None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
 
-    spark = build_session(config, app_name=config.job.query_name)
+    from pyspark.sql import SparkSession
+
+    # spark-submit (`make submit`) passed the whole configuration: cdc_pipeline.spark_session.
+    spark = SparkSession.builder.appName(config.job.query_name).getOrCreate()
     batch_stats = BatchStats()
     spark.streams.addListener(ProgressLogger(batch_stats))
     query = start_query(spark, config, BatchWriter(config, batch_stats))

@@ -19,7 +19,7 @@ PACKAGE = REPO_ROOT / "cdc_pipeline"
 
 def job_process(settings: StackSettings) -> RecordedProcess:
     return RecordedProcess("cdc-stream", settings.state_dir / "pids" / "cdc-stream.pid",
-                           settings.state_dir / "logs" / "cdc-stream.log", "SparkSubmit")
+                           settings.state_dir / "logs" / "cdc-stream.log", JOB_SCRIPT.name)
 
 
 def build_py_files(settings: StackSettings) -> Path:
@@ -55,15 +55,14 @@ def submit(settings: StackSettings, master: str, config_path: Path) -> str:
     proc.spawn(submit_argv(settings, master, config_path), env=env, cwd=REPO_ROOT)
 
     def started():
-        if proc.pid() is None:
-            raise ServiceError("the job exited")
         with open(proc.log_file, "rb") as fh:
             fh.seek(start)
             text = fh.read().decode(errors="replace")
         return "cdc_query_started" in text
 
     try:
-        wait_until(started, 180, "streaming query start", proc.log_file, interval=1)
+        wait_until(started, 180, "streaming query start", proc.log_file, interval=1,
+                   abort=lambda: None if proc.pid() is not None else "spark-submit exited")
     except ServiceError as err:
         raise ServiceError(f"{err}\nlog file: {proc.log_file}") from None
     return f"running (PID {proc.pid()}); Spark UI http://{settings.host}:4040/StreamingQuery/ ; log {proc.log_file}"

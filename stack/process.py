@@ -110,11 +110,21 @@ class RecordedProcess:
         self.pid_file.unlink(missing_ok=True)
 
 
-def wait_until(check, timeout: float, what: str, log_file: Path | None = None, interval: float = 0.5):
-    """Poll `check()` until it returns a truthy value; on timeout raise with the last error and log tail."""
+def wait_until(check, timeout: float, what: str, log_file: Path | None = None, interval: float = 0.5,
+               abort=None):
+    """Poll `check()` until it returns a truthy value; on timeout raise with the last error and log tail.
+
+    `abort()` returning a message stops the wait at once (a process that died will not get ready).
+    """
     deadline = time.monotonic() + timeout
     last_error: object = None
     while True:
+        reason = abort() if abort is not None else None
+        if reason:
+            msg = f"{what}: {reason}"
+            if log_file is not None:
+                msg += f"\n--- last lines of {log_file} ---\n{log_tail(log_file)}"
+            raise ServiceError(msg)
         try:
             result = check()
             if result:

@@ -119,13 +119,12 @@ class Service:
         return "started"
 
     def wait_healthy(self) -> None:
-        def check():
-            if self.proc.pid() is None:
-                raise ServiceError(f"{self.name} exited")
-            return self.health()
+        def exited():
+            return None if self.proc.pid() is not None else "the process exited"
 
         try:
-            wait_until(check, self.start_timeout, f"{self.name} (port {self.port})", self.log_file)
+            wait_until(self.health, self.start_timeout, f"{self.name} (port {self.port})", self.log_file,
+                       abort=exited)
         except ServiceError as err:
             raise ServiceError(f"{err}\nlog file: {self.log_file}") from None
 

@@ -134,9 +134,11 @@ def test_driver_killed_mid_batch_restarts_exactly_once(pipeline, lake):
     jvm = proc.pid()
     assert jvm is not None
     deadline = time.monotonic() + 90
-    while _running_spark_jobs() == 0 and time.monotonic() < deadline:
+    running = 0
+    while running == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _running_spark_jobs() > 0, "no micro-batch was seen running"
+        running = _running_spark_jobs()
+    assert running > 0, "no micro-batch was seen running"
     driver = job._python_driver_of(jvm)
     os.kill(jvm, signal.SIGKILL)
     if driver:
