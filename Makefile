@@ -6,7 +6,7 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars up status down clean test submit stop
+.PHONY: help setup system-packages venv jars up status down clean test submit stop lake-sql
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -49,6 +49,9 @@ submit: up ## start the streaming job (spark-submit, MASTER=local[2]); UI on :40
 
 stop: ## stop the streaming job after its current micro-batch
 	$(PY) -m stack stop-job
+
+lake-sql: ## query Iceberg: make lake-sql Q="SELECT * FROM lake.cdc.bank_accounts_current"
+	@$(PY) jobs/lake_sql.py "$(Q)"
 
 test: up ## run the test suite against the running local stack
 	$(PY) -m pytest $(PYTEST_ARGS)

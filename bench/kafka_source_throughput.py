@@ -11,7 +11,6 @@ Prints a table and the ratio ours / plain (goal >= 0.5).
 """
 
 import argparse
-import glob
 import os
 import sys
 import tempfile
@@ -134,21 +133,14 @@ def bench_plain(bootstrap, topic, fetch_wait_ms, timeout):
 
 
 def spark_session():
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
+    sys.path.insert(0, str(REPO_ROOT))
+    from cdc_pipeline.spark_session import build_session
 
-    jars = sorted(glob.glob(str(REPO_ROOT / "jars" / "spark" / "*.jar")))
-    if not any(j.endswith("cdc-kafka-source.jar") for j in jars):
-        raise SystemExit("jars/spark/cdc-kafka-source.jar is missing: build it first (make jars)")
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("cdc-kafka-bench")
-        .config("spark.jars", ",".join(jars))
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
+    try:
+        spark = build_session(None, app_name="cdc-kafka-bench", master="local[2]",
+                              extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
     spark.sparkContext.setLogLevel("WARN")
     return spark
 

@@ -13,12 +13,13 @@ JAVA_OPTIONS = "-Duser.timezone=UTC"
 
 def spark_jars() -> list[str]:
     jars = sorted(str(p) for p in SPARK_JARS_DIR.glob("*.jar"))
-    if not jars:
-        raise FileNotFoundError(f"no jars in {SPARK_JARS_DIR}; run `make jars`")
+    if not any(j.endswith("cdc-kafka-source.jar") for j in jars):
+        raise FileNotFoundError(f"{SPARK_JARS_DIR} lacks our jars (cdc-kafka-source.jar); run `make jars`")
     return jars
 
 
 def session_conf(config, app_name: str) -> dict[str, str]:
+    """Everything the job's session needs; without a config, no Iceberg catalog (source-only use)."""
     conf = {
         "spark.app.name": app_name,
         "spark.jars": ",".join(spark_jars()),
@@ -33,7 +34,8 @@ def session_conf(config, app_name: str) -> dict[str, str]:
         "spark.locality.wait": "0s",
         "spark.sql.streaming.metricsEnabled": "true",
     }
-    conf.update(config.iceberg.spark_conf())
+    if config is not None:
+        conf.update(config.iceberg.spark_conf())
     return conf
 
 

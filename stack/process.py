@@ -87,13 +87,7 @@ class RecordedProcess:
                 self.pid_file.unlink(missing_ok=True)
                 return "stopped"
             time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and is_alive(pid):
-            time.sleep(0.1)
-        if is_alive(pid):
-            raise ServiceError(f"{self.name}: PID {pid} survived SIGKILL")
-        self.pid_file.unlink(missing_ok=True)
+        self._sigkill(pid)
         return f"killed after {timeout:.0f}s"
 
     def kill(self) -> None:
@@ -101,6 +95,9 @@ class RecordedProcess:
         pid = self.pid()
         if pid is None:
             raise ServiceError(f"{self.name}: not running (no live process recorded in {self.pid_file})")
+        self._sigkill(pid)
+
+    def _sigkill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and is_alive(pid):

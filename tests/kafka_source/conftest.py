@@ -1,44 +1,31 @@
 """Fixtures for the cdc-kafka Spark source tests: one local Spark session, a Kafka-compatible broker.
 
-The broker address comes from CDC_KAFKA_BOOTSTRAP (default 127.0.0.1:9092). Every test makes its own
-topics (uuid in the name) and its own checkpoint directory, so tests do not see each other's data.
+The broker is the local stack's (stack.settings: CDC_KAFKA_PORT, default 127.0.0.1:9092). Every test
+makes its own topics (uuid in the name) and its own checkpoint directory, so tests do not see each other's data.
 """
 
-import glob
-import os
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from stack_support import SETTINGS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPARK_JARS_DIR = REPO_ROOT / "jars" / "spark"
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
-    return os.environ.get("CDC_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    return SETTINGS.kafka_bootstrap
 
 
 @pytest.fixture(scope="session")
 def spark():
-    jars = sorted(glob.glob(str(SPARK_JARS_DIR / "*.jar")))
-    if not any(j.endswith("cdc-kafka-source.jar") for j in jars):
-        pytest.fail(f"{SPARK_JARS_DIR}/cdc-kafka-source.jar is missing: build it first (make jars)")
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
+    from cdc_pipeline.spark_session import build_session
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("cdc-kafka-source-tests")
-        .config("spark.jars", ",".join(jars))
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
+    session = build_session(None, app_name="cdc-kafka-source-tests", master="local[2]",
+                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
     session.sparkContext.setLogLevel("WARN")
     yield session
     for q in session.streams.active:
