@@ -79,16 +79,27 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
         source = _keyed(cur.fetchall(), columns, table_cfg.key_columns)
     reports = []
     if pg_conn is not None and "postgres" in table_cfg.sinks:
-        with pg_conn.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(quote_ident(c) for c in columns)} "
-                        f"FROM {quote_ident(pg_schema)}.{quote_ident(table_cfg.name + '_current')}")
-            reports.append(compare(table_cfg.name, "postgres", source, _keyed(cur.fetchall(), columns,
-                                                                                  table_cfg.key_columns)))
+        rows = _pg_rows(pg_conn, f"SELECT {', '.join(quote_ident(c) for c in columns)} "
+                                 f"FROM {quote_ident(pg_schema)}.{quote_ident(table_cfg.name + '_current')}")
+        reports.append(compare(table_cfg.name, "postgres", source, _keyed(rows, columns, table_cfg.key_columns)))
     if spark is not None and "iceberg" in table_cfg.sinks:
         ident = f"{iceberg_cfg.catalog_name}.{iceberg_cfg.namespace}.{table_cfg.name}_current"
-        rows = [tuple(r) for r in spark.table(ident).select(*columns).collect()]
+        rows = [tuple(r) for r in spark.table(ident).select(*columns).collect()] \
+            if spark.catalog.tableExists(ident) else []
         reports.append(compare(table_cfg.name, "iceberg", source, _keyed(rows, columns, table_cfg.key_columns)))
     return reports
+
+
+def _pg_rows(pg_conn, sql: str) -> list:
+    """Rows of a query on a sink table; none while the job has not created the table."""
+    import psycopg2
+    try:
+        with pg_conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):
+        pg_conn.rollback()
+        return []
 
 
 def history_duplicates(pg_conn, table_cfg, pg_schema="public") -> int:

@@ -5,13 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from stack_support import BANK_ACCOUNTS_TOPIC, consume_until, decode_decimal, mysql_connect
+from stack_support import BANK_ACCOUNTS_TOPIC, consume_until, decode_decimal, end_offsets, mysql_connect
 
 pytestmark = pytest.mark.integration
 
 
 def test_insert_update_delete_produce_c_u_d_and_tombstone():
     user_id = random.randint(10**9, 2 * 10**9)
+    start = end_offsets(BANK_ACCOUNTS_TOPIC)
     with mysql_connect() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (%s, %s, %s)",
                     (user_id, "Test Bank 123-456-789", Decimal("100.25")))
@@ -24,7 +25,7 @@ def test_insert_update_delete_produce_c_u_d_and_tombstone():
     def complete(events):
         return len(events) >= 4  # c, u, d, tombstone
 
-    events = consume_until(BANK_ACCOUNTS_TOPIC, complete, timeout=10,
+    events = consume_until(BANK_ACCOUNTS_TOPIC, complete, timeout=10, start=start,
                            keep=lambda r: r.key == {"id": row_id})
     assert max(e.received_at for e in events) - committed <= 10
     assert [e.value["op"] if e.value else None for e in events] == ["c", "u", "d", None]

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from stack.services import service
-from stack_support import BANK_ACCOUNTS_TOPIC, SETTINGS, consume_until, mysql_connect
+from stack_support import BANK_ACCOUNTS_TOPIC, SETTINGS, consume_until, end_offsets, mysql_connect
 
 pytestmark = pytest.mark.integration
 MAX_ROWS = 20000
@@ -47,6 +47,7 @@ def wait_rows(writer: Writer, count: int, timeout: float = 20) -> None:
 def test_connect_restart_loses_no_change(how, restore_stack):
     connect = service(SETTINGS, "connect")
     writer = Writer(user_id=random.randint(3 * 10**9, 4 * 10**9))
+    start = end_offsets(BANK_ACCOUNTS_TOPIC)
     writer.start()
     try:
         wait_rows(writer, 50)
@@ -71,5 +72,5 @@ def test_connect_restart_loses_no_change(how, restore_stack):
             seen.add(record.value["after"]["id"])
         return False
 
-    consume_until(BANK_ACCOUNTS_TOPIC, lambda _: expected <= seen, timeout=90, keep=keep,
+    consume_until(BANK_ACCOUNTS_TOPIC, lambda _: expected <= seen, timeout=90, keep=keep, start=start,
                   describe=lambda: f"missing ids: {sorted(expected - seen)[:20]} of {len(expected)}")
