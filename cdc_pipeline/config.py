@@ -235,6 +235,9 @@ class IcebergConfig:
             f"{prefix}.uri": self.catalog_uri,
             f"{prefix}.jdbc.user": self.catalog_user,
             f"{prefix}.jdbc.password": self.catalog_password,
+            # V1 catalog tables support views; with V0 a lookup of a missing table fails with
+            # UnsupportedOperationException instead of "table not found".
+            f"{prefix}.jdbc.schema-version": "V1",
             f"{prefix}.warehouse": self.warehouse,
             f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
             f"{prefix}.s3.endpoint": self.s3_endpoint,

@@ -51,6 +51,11 @@ class RecordedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        spawned = getattr(self, "last_spawned", None)
+        if spawned is not None and spawned.pid == pid:
+            # Our own child: ask it directly. Between fork and exec its cmdline is still ours, so the
+            # name check below would call a starting process dead.
+            return pid if spawned.poll() is None else None
         if not is_alive(pid):
             return None
         try:
@@ -72,7 +77,15 @@ class RecordedProcess:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=env, cwd=cwd, start_new_session=True, **kwargs)
         self.pid_file.write_text(f"{proc.pid}\n")
+        self.last_spawned = proc
         return proc.pid
+
+    def exit_status(self) -> str:
+        """How the process spawned last by this object ended ('' while it runs or if unknown)."""
+        proc = getattr(self, "last_spawned", None)
+        if proc is None or proc.poll() is None:
+            return ""
+        return f"exit code {proc.returncode}"
 
     def stop(self, graceful: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> str:
         """Signal gracefully, then SIGKILL after `timeout` seconds; returns what happened."""

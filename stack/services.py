@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from . import jars
@@ -62,6 +63,10 @@ class Service:
     graceful_signal = signal.SIGTERM
     start_timeout = 60.0
     stop_timeout = 30.0
+    # A process that exits while starting is started again, this many times in all: right after a
+    # full-stack restart a dependency can still be settling (seen: Tansu exiting silently while
+    # SeaweedFS had just come up).
+    start_attempts = 3
 
     def __init__(self, settings: StackSettings):
         self.s = settings
@@ -113,14 +118,23 @@ class Service:
                                f"({port_owner(self.port)}); stop it or set the port's CDC_* variable "
                                f"(see README)") from None
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.launch()
-        self.wait_healthy()
+        for attempt in range(1, self.start_attempts + 1):
+            self.launch()
+            try:
+                self.wait_healthy()
+                break
+            except ServiceError:
+                if attempt == self.start_attempts or self.proc.pid() is not None:
+                    raise  # out of attempts, or running but never healthy: a real problem
+                time.sleep(2 * attempt)
         self.after_start()
-        return "started"
+        return "started" if attempt == 1 else f"started (attempt {attempt})"
 
     def wait_healthy(self) -> None:
         def exited():
-            return None if self.proc.pid() is not None else "the process exited"
+            if self.proc.pid() is not None:
+                return None
+            return f"the process exited ({self.proc.exit_status() or 'exit status unknown'})"
 
         try:
             wait_until(self.health, self.start_timeout, f"{self.name} (port {self.port})", self.log_file,
@@ -412,7 +426,7 @@ class KafkaConnect(Service):
                    CDC_CONNECT_OFFSETS_FILE=str(self.dir / "offsets.dat"))
         heap = os.environ.get("CDC_CONNECT_HEAP", "768m")
         self.proc.spawn([
-            "java", f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java", "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={CONF / 'connect-log4j2.properties'}",
             "-cp", f"{classpath}/*", "org.apache.kafka.connect.cli.ConnectDistributed",
             str(CONF / "connect-distributed.properties"),

@@ -13,13 +13,9 @@ pytestmark = pytest.mark.integration
 
 def iceberg_row(lake, table: str, row_id: int):
     """The row, or None (also while the job has not created the table yet)."""
-    from pyspark.errors import AnalysisException
-    try:
-        rows = lake.sql(f"SELECT * FROM lake.cdc.{table} WHERE id = {row_id}").collect()
-    except AnalysisException as err:
-        if "TABLE_OR_VIEW_NOT_FOUND" in str(err):
-            return None
-        raise
+    if not lake.catalog.tableExists(f"lake.cdc.{table}"):
+        return None
+    rows = lake.sql(f"SELECT * FROM lake.cdc.{table} WHERE id = {row_id}").collect()
     return rows[0].asDict() if rows else None
 
 
