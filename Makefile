@@ -6,7 +6,7 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars up status down clean test submit stop lake-sql
+.PHONY: help setup system-packages venv jars up status down clean test submit stop lake-sql bench-source
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -52,6 +52,9 @@ stop: ## stop the streaming job after its current micro-batch
 
 lake-sql: ## query Iceberg: make lake-sql Q="SELECT * FROM lake.cdc.bank_accounts_current"
 	@$(PY) jobs/lake_sql.py "$(Q)"
+
+bench-source: up ## benchmark: cdc-kafka source vs a plain confluent-kafka consumer (prints the ratio)
+	$(PY) bench/kafka_source_throughput.py
 
 test: up ## run the test suite against the running local stack
 	$(PY) -m pytest $(PYTEST_ARGS)

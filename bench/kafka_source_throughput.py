@@ -7,11 +7,10 @@ Produces (or reuses) a topic of N messages of S bytes, then in the same run meas
       until every partition reports end-of-partition (the high watermark of the fetch responses).
 Prints a table and the ratio ours / plain (goal >= 0.5).
 
-    CDC_KAFKA_BOOTSTRAP=127.0.0.1:9092 .venv/bin/python bench/kafka_source_throughput.py --messages 200000
+    make bench-source            (or: .venv/bin/python bench/kafka_source_throughput.py --messages 200000)
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -23,7 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bootstrap", default=os.environ.get("CDC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    sys.path.insert(0, str(REPO_ROOT))
+    from stack.settings import load_settings
+
+    p.add_argument("--bootstrap", default=load_settings().kafka_bootstrap)
     p.add_argument("--messages", type=int, default=200_000, help="number of messages (default 200000)")
     p.add_argument("--size", type=int, default=500, help="value size in bytes (default 500)")
     p.add_argument("--partitions", type=int, default=4, help="partitions of a new topic (default 4)")
@@ -33,9 +35,9 @@ def parse_args():
     p.add_argument(
         "--fetch-wait-ms",
         type=int,
-        default=10,
-        help="fetch.wait.max.ms of the plain consumer (the source's executors default to 10 ms; "
-        "librdkafka's default is 500)",
+        default=500,
+        help="fetch.wait.max.ms of the plain consumer (default 500, librdkafka's and the source "
+        "executors' default; Tansu answers empty fetches when it cannot find records within it)",
     )
     p.add_argument("--timeout", type=float, default=600, help="bound on each measurement, seconds")
     return p.parse_args()
