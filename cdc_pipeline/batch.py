@@ -145,6 +145,11 @@ def decode_batch(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | Non
     return batch_df.sparkSession.createDataFrame(rdd, DECODED_SCHEMA)
 
 
+def summarize_decoded(decoded):
+    """The batch summary from a small group-by: the only thing about the rows the driver collects."""
+    return summarize([tuple(r) for r in decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns").count().collect()])
+
+
 def typed_column(name: str, spark_type: str):
     """The image column `name` as `spark_type`, from its canonical string."""
     from pyspark.sql import functions as F

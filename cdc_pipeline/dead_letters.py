@@ -32,10 +32,11 @@ def dead_letter_frame(decoded, batch_df, batch_id: int):
     errors = decoded.where(F.col("_kind") == KIND_ERROR)
     raw = batch_df.select(F.col("topic").alias("_kafka_topic"), F.col("partition").alias("_kafka_partition"),
                           F.col("offset").alias("_kafka_offset"), F.col("key").alias("_k"), F.col("value").alias("_v"))
-    missing_raw = errors.where(F.col("_raw_value").isNull() & F.col("_raw_key").isNull() & F.col("_op").isNotNull())
-    recovered = missing_raw.join(raw, ["_kafka_topic", "_kafka_partition", "_kafka_offset"]) \
+    # A rejected change has an op but no raw bytes (the decoder only keeps them for its own errors).
+    rejected_change = F.col("_raw_value").isNull() & F.col("_raw_key").isNull() & F.col("_op").isNotNull()
+    recovered = errors.where(rejected_change).join(raw, ["_kafka_topic", "_kafka_partition", "_kafka_offset"]) \
         .withColumn("_raw_key", F.col("_k")).withColumn("_raw_value", F.col("_v")).drop("_k", "_v")
-    kept = errors.where(~(F.col("_raw_value").isNull() & F.col("_raw_key").isNull() & F.col("_op").isNotNull()))
+    kept = errors.where(~rejected_change)
     return kept.unionByName(recovered).select(
         F.col("_kafka_topic").alias("kafka_topic"), F.col("_kafka_partition").alias("kafka_partition"),
         F.col("_kafka_offset").alias("kafka_offset"), F.col("_kafka_ts").alias("kafka_timestamp"),

@@ -103,6 +103,7 @@ class IcebergSink:
         changes_name, current_name = f"{table_cfg.name}_changes", f"{table_cfg.name}_current"
         frame = typed_changes(decoded, table_cfg.topic, tuple(plan.columns), batch_id)
         source_cols = [c.name for c in plan.columns]
+        key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
 
         start = time.monotonic()
         last = self.last_batch(changes_name)
@@ -112,7 +113,6 @@ class IcebergSink:
             view = f"cdc_changes_{table_cfg.name}_{batch_id}"
             frame.dropDuplicates(["_key", "_seq"]).drop("_key").createOrReplaceTempView(view)
             min_ts = self.spark.sql(f"SELECT min(_source_ts) AS t FROM {view}").first()["t"]
-            key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
             all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
             self._sql_with_props(f"""
                 MERGE INTO {self.ident(changes_name)} t USING {view} s
@@ -134,7 +134,6 @@ class IcebergSink:
                   SELECT *, row_number() OVER (PARTITION BY {partition_keys}
                                                ORDER BY _seq DESC, _kafka_offset DESC) AS _rank
                   FROM {view}_all) WHERE _rank = 1""").createOrReplaceTempView(view)
-            key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
             cols = [*source_cols, *(c.name for c in CURRENT_META)]
             self._sql_with_props(f"""
                 MERGE INTO {self.ident(current_name)} t USING {view} s ON {key_match}

@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from .batch import decode_batch, summarize, typed_changes
+from .batch import decode_batch, summarize_decoded, typed_changes
 from .dead_letters import dead_letter_frame, mark_rejected
 from .iceberg_sink import IcebergSink
 from .metrics import BatchStats
@@ -70,8 +70,7 @@ class BatchWriter:
                       self.config.postgres.dead_letter_table)
 
     def _write(self, spark, batch_df, decoded, batch_id: int, query_id: str) -> dict:
-        groups = decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns").count().collect()
-        summary = summarize([tuple(r) for r in groups])
+        summary = summarize_decoded(decoded)
         registered = self.postgres.registered_schemas()
         plans, rejected = {}, []
         for topic, column_sets in summary.column_sets.items():
@@ -81,8 +80,7 @@ class BatchWriter:
             rejected += [(topic, cols, reason) for cols, reason in plan.rejected.items()]
         if rejected:
             decoded = mark_rejected(decoded, rejected)
-            summary = summarize([tuple(r) for r in decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns")
-                                 .count().collect()])
+            summary = summarize_decoded(decoded)
         tables = [(self.tables[topic], plan, typed_changes(decoded, topic, tuple(plan.columns), batch_id))
                   for topic, plan in plans.items() if plan.columns and topic in summary.column_sets]
         timings = {}
