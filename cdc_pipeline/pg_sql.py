@@ -254,6 +254,18 @@ def create_staging_table_sql(
     )
 
 
+def evolve_staging_sql(staging: str, columns: Sequence[Column], widened: Sequence[tuple[str, str, str]] = ()) -> str:
+    """Bring an existing staging table to `columns`: ADD COLUMN IF NOT EXISTS for each, and ALTER COLUMN
+    TYPE for each (name, old, new) safe widening. Rows of earlier batches are deleted by then, so a
+    staging table evolves like the sink tables instead of being recreated."""
+    check_source_columns(columns)
+    target = quote_ident(staging)
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {d}" for d in _column_defs(columns))
+    types = [f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {pg_type(new)}"
+             for name, old, new in widened if is_safe_widening(old, new) and pg_type(old) != pg_type(new)]
+    return _statements(f"ALTER TABLE {target} {adds}" if columns else "", *types)
+
+
 def delete_staging_sql(staging: str, batch_id: int) -> str:
     """DELETE the batch's rows from the staging table (last step of the batch's transaction)."""
     return f"DELETE FROM {quote_ident(staging)} WHERE {quote_ident('_batch_id')} = {_batch_literal(batch_id)}"
@@ -298,8 +310,8 @@ def create_user_stats_table_sql(
 
 def add_columns_sql(table: str, new_columns: Sequence[Column], *, schema: str | None = None) -> str:
     """ALTER TABLE ... ADD COLUMN IF NOT EXISTS for <table>_history and <table>_current. New columns are
-    nullable (older rows have no value). "" when new_columns is empty. The staging table is recreated
-    by the caller with the new columns."""
+    nullable (older rows have no value). "" when new_columns is empty. The staging table follows with
+    evolve_staging_sql."""
     if not new_columns:
         return ""
     check_source_columns(new_columns)

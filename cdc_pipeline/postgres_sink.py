@@ -81,13 +81,7 @@ class PostgresSink:
             for table_cfg, plan, _frame in tables:
                 staging = staging_table(table_cfg.name)
                 cur.execute(pg_sql.create_staging_table_sql(staging, plan.columns))
-                if plan.columns:
-                    cur.execute(f"ALTER TABLE {quote_ident(staging)} "
-                                + ", ".join(f"ADD COLUMN IF NOT EXISTS {quote_ident(c.name)} {pg_sql.pg_type(c.type)}"
-                                            for c in plan.columns))
-                    for name, _old, new in plan.widened:
-                        cur.execute(f"ALTER TABLE {quote_ident(staging)} ALTER COLUMN {quote_ident(name)} "
-                                    f"TYPE {pg_sql.pg_type(new)}")
+                cur.execute(pg_sql.evolve_staging_sql(staging, plan.columns, plan.widened))
                 cur.execute(pg_sql.delete_staging_sql(staging, batch_id))
             cur.execute(pg_sql.delete_staging_sql(DEAD_LETTER_STAGING, batch_id))
         options = self.jdbc_options()

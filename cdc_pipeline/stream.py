@@ -40,6 +40,7 @@ class BatchWriter:
         self.postgres = PostgresSink(config)
         self.batch_stats = batch_stats or BatchStats()
         self._query_id: str | None = None
+        self._iceberg: IcebergSink | None = None  # one per run: it remembers the namespace exists
 
     @property
     def query_id(self) -> str:
@@ -87,7 +88,9 @@ class BatchWriter:
 
         iceberg_tables = [t for t in tables if "iceberg" in t[0].sinks]
         if iceberg_tables:
-            sink = IcebergSink(spark, self.config, query_id)
+            if self._iceberg is None or self._iceberg.spark is not spark:
+                self._iceberg = IcebergSink(spark, self.config, query_id)
+            sink = self._iceberg
             start = time.monotonic()
             for table_cfg, plan, _frame in iceberg_tables:
                 sink.ensure_tables(table_cfg, plan)

@@ -379,3 +379,16 @@ def test_single_statements_have_no_statement_separator():
         pg_sql.recompute_user_stats_sql("t", "s", ACCOUNTS, group_by="user_id", sum_column="balance", batch_id=1),
     ):
         assert ";" not in unquoted_text(sql)
+
+
+def test_evolve_staging_adds_every_column_and_widens_only_safely():
+    from cdc_pipeline.debezium import Column as Col
+    from cdc_pipeline.pg_sql import evolve_staging_sql
+
+    sql = evolve_staging_sql("cdc_stage_t", [Col("id", "bigint", False), Col("we\"ird", "string", True)],
+                             [("id", "int", "bigint"), ("x", "tinyint", "smallint")])
+    assert 'ALTER TABLE "cdc_stage_t" ADD COLUMN IF NOT EXISTS "id" bigint' in sql
+    assert 'ADD COLUMN IF NOT EXISTS "we""ird" text' in sql
+    assert 'ALTER COLUMN "id" TYPE bigint' in sql
+    assert '"x"' not in sql  # tinyint and smallint are both smallint in PostgreSQL: nothing to alter
+    assert "ALTER COLUMN" not in evolve_staging_sql("s", [Col("a", "string", True)], [("a", "string", "bigint")])
