@@ -1,0 +1,73 @@
+"""spark-submit entry point of Iceberg maintenance: `make compact` (one run) and `make compact-schedule`.
+
+One run compacts every Iceberg table of the config (cdc_pipeline.maintenance) and prints what each
+step did as a table and as one JSON line; the exit code is 1 when a step failed. With --schedule it
+runs every `maintenance.interval` until SIGTERM/SIGINT, which ends it after the current step.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from cdc_pipeline.config import load_config
+from cdc_pipeline.maintenance import TableMaintenance, format_report, report_json, run_every, run_ok
+
+log = logging.getLogger("cdc_pipeline.compact")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default="conf/pipeline.yaml")
+    parser.add_argument("--schedule", action="store_true", help="run every maintenance.interval until SIGTERM")
+    parser.add_argument("--table", action="append", help="only this Iceberg table (repeatable), e.g. bank_accounts_current")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
+    config = load_config(args.config)
+
+    from pyspark.sql import SparkSession
+
+    # spark-submit (`make compact`) passed the whole configuration: cdc_pipeline.spark_session.
+    spark = SparkSession.builder.appName("cdc-compact").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    maintenance = TableMaintenance(spark, config)
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        log.info("signal %d: stopping after the current step", signum)
+        maintenance.stop_requested = True
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+
+    failures = []
+
+    def run_once() -> None:
+        started, clock = datetime.now(timezone.utc), time.monotonic()
+        reports = maintenance.run(args.table)
+        print(format_report(reports), flush=True)
+        print(report_json(reports, started, time.monotonic() - clock), flush=True)
+        if not run_ok(reports):
+            failures.append(started)
+
+    if args.schedule:
+        interval_s = config.maintenance.interval_ms / 1000
+        log.info("cdc_maintenance_scheduled: every %.0f s until SIGTERM", interval_s)
+        runs = run_every(interval_s, run_once, stop.is_set, stop.wait)
+        log.info("scheduled maintenance stopped after %d run(s), %d with a failed step", runs, len(failures))
+        spark.stop()
+        return 0
+    run_once()
+    spark.stop()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Iceberg maintenance (`make compact`, jobs/compact.py) on the real stack: fewer files with the same
+content, expired snapshots gone, and a run beside the streaming job that loses nothing."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import yaml
+
+from pipeline_support import CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged
+from stack import job
+from stack.settings import REPO_ROOT
+from stack.workload import RandomWorkload
+from stack_support import SETTINGS, mysql_connect
+
+pytestmark = pytest.mark.integration
+REPORT_EVENT = '{"event":"cdc_maintenance"'
+
+
+def maintenance_config(tmp_path, **maintenance) -> str:
+    """conf/pipeline.yaml with another maintenance section."""
+    document = yaml.safe_load(CONFIG_PATH.read_text())
+    document["maintenance"] = maintenance
+    path = tmp_path / f"pipeline-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def run_compaction(config_path: str, tables=(), timeout: float = 900):
+    """`python -m stack compact` as `make compact` runs it; (exit code, the JSON report, output)."""
+    argv = [sys.executable, "-m", "stack", "compact", "--config", config_path]
+    for table in tables:
+        argv += ["--table", table]
+    done = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, **SETTINGS.env()}, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_EVENT)]
+    assert len(lines) == 1, f"expected one report line, got {len(lines)}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.returncode, json.loads(lines[0]), done.stdout + done.stderr
+
+
+def steps_of(report, step, table=None):
+    return [s for s in report["steps"] if s["step"] == step and (table is None or s["table"] == table)]
+
+
+def content(lake, ident: str):
+    """Row count and an order-independent checksum of every column."""
+    row = lake.sql(f"SELECT count(*) AS n, sum(CAST(xxhash64(id, payload, amount) AS DECIMAL(38,0))) AS h "
+                   f"FROM {ident}").first()
+    return row["n"], row["h"]
+
+
+def file_counts(lake, ident: str):
+    rows = lake.sql(f"SELECT content, count(*) AS n FROM {ident}.files GROUP BY content").collect()
+    counts = {r["content"]: r["n"] for r in rows}
+    return counts.get(0, 0), counts.get(1, 0)  # data files, position-delete files
+
+
+@pytest.fixture(scope="module")
+def compacted_probe(tmp_path_factory, lake):
+    """A table written in 30 small commits plus a merge-on-read delete, then one `make compact` run."""
+    name = f"compact_probe_{uuid.uuid4().hex[:8]}"
+    ident = f"lake.cdc.{name}"
+    lake.sql("CREATE NAMESPACE IF NOT EXISTS lake.cdc")
+    lake.sql(f"CREATE TABLE {ident} (id BIGINT, payload STRING, amount DECIMAL(12,2)) USING iceberg "
+             "TBLPROPERTIES ('format-version'='2', 'write.delete.mode'='merge-on-read')")
+    for batch in range(30):
+        values = ", ".join(f"({batch * 10 + i}, 'p-{batch}-{i}', {batch}.{i:02d})" for i in range(10))
+        lake.sql(f"INSERT INTO {ident} VALUES {values}")
+    lake.sql(f"DELETE FROM {ident} WHERE id % 7 = 0")
+    before = {"content": content(lake, ident), "files": file_counts(lake, ident),
+              "snapshots": [r["snapshot_id"] for r in
+                            lake.sql(f"SELECT snapshot_id FROM {ident}.snapshots ORDER BY committed_at").collect()]}
+    config = maintenance_config(tmp_path_factory.mktemp("compact"), min_input_files=5, expire_older_than="0 seconds",
+                                retain_last=2)
+    code, report, output = run_compaction(config, [name])
+    after = {"content": content(lake, ident), "files": file_counts(lake, ident),
+             "snapshots": [r["snapshot_id"] for r in lake.sql(f"SELECT snapshot_id FROM {ident}.snapshots").collect()]}
+    yield {"name": name, "ident": ident, "before": before, "after": after, "code": code, "report": report,
+           "output": output}
+    lake.sql(f"DROP TABLE IF EXISTS {ident} PURGE")
+
+
+def test_small_files_are_compacted_and_the_content_is_unchanged(compacted_probe):
+    before, after, report = compacted_probe["before"], compacted_probe["after"], compacted_probe["report"]
+    assert compacted_probe["code"] == 0 and report["ok"], compacted_probe["output"][-4000:]
+    assert before["content"][0] == 300 - 43 and before["files"][0] >= 30 and before["files"][1] >= 1
+    assert after["content"] == before["content"]
+    assert after["files"][0] < before["files"][0] and after["files"][1] == 0, (before["files"], after["files"])
+    [rewrite] = steps_of(report, "rewrite_data_files")
+    assert rewrite["status"] == "ok" and rewrite["files_rewritten"] >= 30 and rewrite["bytes_rewritten"] > 0
+    assert [s["step"] for s in report["steps"]] == ["rewrite_data_files", "rewrite_position_delete_files",
+                                                    "rewrite_manifests", "expire_snapshots", "remove_orphan_files"]
+    assert all(s["status"] == "ok" for s in report["steps"])
+    assert "STEP" in compacted_probe["output"] and "rewrite_data_files" in compacted_probe["output"]  # the table
+
+
+def test_expired_snapshots_are_gone_and_the_data_reads_the_same(compacted_probe, lake):
+    before, after = compacted_probe["before"], compacted_probe["after"]
+    assert len(after["snapshots"]) == 2  # maintenance.retain_last
+    old = set(before["snapshots"]) - set(after["snapshots"])
+    assert len(old) == len(before["snapshots"]), "every snapshot from before compaction is older than 0 seconds"
+    [expire] = steps_of(compacted_probe["report"], "expire_snapshots")
+    assert expire["snapshots_expired"] >= len(old) and expire["files_removed"] > 0
+    assert content(lake, compacted_probe["ident"]) == before["content"]
+    with pytest.raises(Exception, match="(?i)snapshot"):
+        lake.sql(f"SELECT count(*) FROM {compacted_probe['ident']} VERSION AS OF {before['snapshots'][0]}").collect()
+
+
+def test_scheduled_mode_runs_on_its_interval_and_stops_on_sigterm(compacted_probe, tmp_path):
+    config = maintenance_config(tmp_path, interval="5 seconds")
+    app = dataclasses.replace(job.COMPACTION, args=(*job.COMPACTION.args, "--table", compacted_probe["name"]))
+    log_file = job.app_process(SETTINGS, app).log_file
+    start = log_file.stat().st_size if log_file.exists() else 0
+    assert job.submit(SETTINGS, "local[1]", config, app=app).startswith("running")
+
+    def reports():
+        with open(log_file, "rb") as fh:
+            fh.seek(start)
+            return [line for line in fh.read().decode(errors="replace").splitlines() if line.startswith(REPORT_EVENT)]
+
+    try:
+        deadline = time.monotonic() + 300
+        while len(reports()) < 2 and time.monotonic() < deadline and job.app_process(SETTINGS, app).pid():
+            time.sleep(2)
+        assert len(reports()) >= 2, job.tail(SETTINGS, app)
+    finally:
+        outcome = job.stop(SETTINGS, app=app)
+    assert outcome == "stopped", f"{outcome}\n{job.tail(SETTINGS, app)}"
+    assert "scheduled maintenance stopped after" in job.tail(SETTINGS, app)
+    assert all(json.loads(line)["ok"] for line in reports())
+
+
+def test_compaction_beside_the_streaming_job_loses_nothing(pipeline, lake, tmp_path):
+    """Maintenance of the job's own tables while it applies a workload: commits race, are retried,
+    and at the end MySQL = Iceberg current = PostgreSQL current."""
+    stop = threading.Event()
+    written = []
+
+    def workload():
+        with mysql_connect() as conn:
+            written.append(RandomWorkload(seed=5).run(conn, changes=30000, seconds=600, rate=200,
+                                                      should_stop=stop.is_set))
+
+    thread = threading.Thread(target=workload, daemon=True)
+    thread.start()
+    try:
+        time.sleep(10)  # the stream is committing when compaction starts
+        config = maintenance_config(tmp_path, min_input_files=2, delete_file_threshold=1,
+                                    expire_older_than="0 seconds", retain_last=5)
+        code, report, output = run_compaction(config)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert written and written[0] > 1000, written
+    assert job_alive(), f"the streaming job died during compaction:\n{job_log_tail()}"
+    assert code == 0 and report["ok"], output[-6000:]
+    rewritten = sum(s["files_rewritten"] for s in steps_of(report, "rewrite_data_files"))
+    assert rewritten > 0, report
+    wait_converged(lake, timeout=300)
+    assert check_sinks(lake) == []
+    assert "query failed" not in job_log_tail()
