@@ -13,7 +13,7 @@ names the key path and the bad value.
 | `source.topic_pattern` | string | null | regular expression of topics to read (Kafka `subscribePattern`) |
 | `source.starting_offsets` | string | `earliest` | where a new checkpoint starts: `earliest`, `latest`, or JSON `{"topic": {"0": 23}}` (a YAML mapping is accepted) |
 | `source.max_offsets_per_trigger` | int > 0 | `100000` | most records per micro-batch, over all partitions |
-| `source.trigger_interval` | string | `2 seconds` | processing-time trigger, `<n> <millisecond(s)/second(s)/minute(s)/hour(s)>` |
+| `source.trigger_interval` | interval | `2 seconds` | processing-time trigger |
 | `source.fail_on_data_loss` | bool | `true` | fail when offsets vanished (retention, topic re-created) instead of skipping them |
 | `source.kafka_options` | map string -> string | `{}` | extra `kafka.*` consumer options passed to the source |
 | `tables[].topic` | string | (required) | the Debezium topic, `<prefix>.<db>.<table>` |
@@ -36,7 +36,8 @@ names the key path and the bad value.
 | `iceberg.s3_secret_key` | string | `${CDC_S3_SECRET_KEY:-cdcsecret}` | S3 secret key |
 | `iceberg.s3_region` | string | `${CDC_S3_REGION:-us-east-1}` | S3 region |
 | `iceberg.write_mode` | string | `merge-on-read` | `merge-on-read` or `copy-on-write` for MERGE/UPDATE/DELETE |
-| `iceberg.target_file_size_bytes` | int > 0 | `134217728` | `write.target-file-size-bytes` of the tables |
+| `iceberg.target_file_size_bytes` | int > 0 | `134217728` | `write.target-file-size-bytes` of the tables; also the compaction target |
+| `iceberg.commit_conflict_retries` | int >= 0 | `5` | how often a commit that lost a race with another writer (the stream vs compaction) is retried, with backoff |
 | `postgres.host` | string | `${CDC_PG_HOST:-127.0.0.1}` | warehouse host |
 | `postgres.port` | int 1..65535 | `${CDC_PG_PORT:-5432}` | warehouse port |
 | `postgres.database` | string | `${CDC_PG_DATABASE:-bankdw}` | warehouse database |
@@ -47,9 +48,28 @@ names the key path and the bad value.
 | `postgres.dead_letter_table` | identifier | `cdc_dead_letters` | undecodable records with the reason |
 | `job.query_name` | string | `cdc-to-lakehouse-and-warehouse` | streaming query name (also `cdc_batches.query_id`) |
 | `job.checkpoint_location` | string | `${CDC_STATE_DIR:-./.stack}/checkpoints/cdc` | Spark checkpoint directory (relative to the working directory) |
-| `job.dead_letter_alert_threshold` | int > 0 | null | dead letters in one micro-batch at or above which the job logs an ERROR; null: never |
+| `job.dead_letter_alert_threshold` | int > 0 | null | dead letters in one micro-batch at or above which the job logs an ERROR and alerts; null: never |
+| `job.status_file` | string | `${CDC_STATE_DIR:-./.stack}/run/cdc-stream.status.json` | where the job keeps its state (running, restarting, permanently failed, last batch, last error) for `make status` |
+| `job.max_restarts` | int >= 0 | `10` | restarts of a failed query (from its checkpoint) in a row before the job gives up: permanently failed |
+| `job.restart_backoff_initial` | interval | `5 seconds` | wait before the first restart; doubles with each failure in a row |
+| `job.restart_backoff_max` | interval | `5 minutes` | longest wait between restarts |
+| `alerts.webhook_url` | string | `${CDC_ALERT_WEBHOOK_URL:-}` | Slack-compatible incoming webhook (JSON `{"text": ...}`); empty: no alerts |
+| `alerts.min_interval` | interval | `15 minutes` | at most one alert per condition (query failure, a failed connector or task, dead letters) per interval |
+| `alerts.connect_url` | string | `http://${CDC_CONNECT_HOST:-127.0.0.1}:${CDC_CONNECT_PORT:-8083}` | Kafka Connect REST API the job watches for FAILED connectors and tasks; empty: not watched |
+| `alerts.check_interval` | interval | `30 seconds` | how often the job asks Kafka Connect |
+| `maintenance.interval` | interval | `1 hour` | scheduled mode (`make compact-schedule`): time from the start of one run to the next |
+| `maintenance.min_input_files` | int > 0 | `5` | rewrite data files / position-delete files only in groups of at least this many small files |
+| `maintenance.delete_file_threshold` | int > 0 | `3` | also rewrite a data file that has at least this many delete files |
+| `maintenance.expire_older_than` | interval | `7 days` | expire snapshots older than this ... |
+| `maintenance.retain_last` | int > 0 | `10` | ... but always keep this many of the newest snapshots |
+| `maintenance.orphan_older_than` | interval >= 24 hours | `3 days` | remove files no snapshot references, if older than this (younger ones may be in-flight writes) |
+| `mysql.host` | string | `${CDC_MYSQL_HOST:-127.0.0.1}` | source MySQL host; read only by `make verify` (the job reads Kafka) |
+| `mysql.port` | int 1..65535 | `${CDC_MYSQL_PORT:-3307}` | source MySQL port |
+| `mysql.user` | string | `${CDC_MYSQL_USER:-debezium}` | MySQL user with SELECT on the source tables (each table's database is the `<db>` of its topic) |
+| `mysql.password` | string | `${CDC_MYSQL_PASSWORD:-dbz}` | MySQL password |
 
-Sections `source` and `tables` are required; `iceberg`, `postgres`, `job` may be left out.
+Sections `source` and `tables` are required; `iceberg`, `postgres`, `job`, `alerts`, `maintenance`, `mysql` may be left out.
+An interval is `<n> <unit>` with unit millisecond(s), second(s), minute(s), hour(s) or day(s).
 """
 from __future__ import annotations
 
@@ -112,6 +132,7 @@ DEFAULTS: dict[str, Any] = {
     "iceberg.s3_region": "${CDC_S3_REGION:-us-east-1}",
     "iceberg.write_mode": "merge-on-read",
     "iceberg.target_file_size_bytes": 134217728,
+    "iceberg.commit_conflict_retries": 5,
     "postgres.host": "${CDC_PG_HOST:-127.0.0.1}",
     "postgres.port": "${CDC_PG_PORT:-5432}",
     "postgres.database": "${CDC_PG_DATABASE:-bankdw}",
@@ -123,19 +144,46 @@ DEFAULTS: dict[str, Any] = {
     "job.query_name": "cdc-to-lakehouse-and-warehouse",
     "job.checkpoint_location": "${CDC_STATE_DIR:-./.stack}/checkpoints/cdc",
     "job.dead_letter_alert_threshold": None,
+    "job.status_file": "${CDC_STATE_DIR:-./.stack}/run/cdc-stream.status.json",
+    "job.max_restarts": 10,
+    "job.restart_backoff_initial": "5 seconds",
+    "job.restart_backoff_max": "5 minutes",
+    "alerts.webhook_url": "${CDC_ALERT_WEBHOOK_URL:-}",
+    "alerts.min_interval": "15 minutes",
+    "alerts.connect_url": "http://${CDC_CONNECT_HOST:-127.0.0.1}:${CDC_CONNECT_PORT:-8083}",
+    "alerts.check_interval": "30 seconds",
+    "maintenance.interval": "1 hour",
+    "maintenance.min_input_files": 5,
+    "maintenance.delete_file_threshold": 3,
+    "maintenance.expire_older_than": "7 days",
+    "maintenance.retain_last": 10,
+    "maintenance.orphan_older_than": "3 days",
+    "mysql.host": "${CDC_MYSQL_HOST:-127.0.0.1}",
+    "mysql.port": "${CDC_MYSQL_PORT:-3307}",
+    "mysql.user": "${CDC_MYSQL_USER:-debezium}",
+    "mysql.password": "${CDC_MYSQL_PASSWORD:-dbz}",
 }
 
 SOURCE_FORMATS = ("cdc-kafka", "kafka")
 SINKS = ("iceberg", "postgres")
 STATS_KINDS = ("user_account_stats",)
 WRITE_MODES = ("merge-on-read", "copy-on-write")
-TOP_LEVEL = ("source", "tables", "iceberg", "postgres", "job")
+TOP_LEVEL = ("source", "tables", "iceberg", "postgres", "job", "alerts", "maintenance", "mysql")
 
 # PostgreSQL truncates identifiers at 63 bytes; the longest suffix we add is "_history" / "_current".
 MAX_TABLE_NAME = 63 - len("_history")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$", re.ASCII)
-_INTERVAL = re.compile(r"^\s*([0-9]+)\s+(millisecond|second|minute|hour)s?\s*$", re.ASCII | re.IGNORECASE)
-_INTERVAL_MS = {"millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000}
+_INTERVAL = re.compile(r"^\s*([0-9]+)\s+(millisecond|second|minute|hour|day)s?\s*$", re.ASCII | re.IGNORECASE)
+_INTERVAL_MS = {"millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+INTERVAL_FORMAT = "'<n> <millisecond(s)|second(s)|minute(s)|hour(s)|day(s)>'"
+
+
+def interval_ms(text: str) -> int:
+    """Milliseconds of an interval string that passed validation (`2 seconds`, `7 days`)."""
+    match = _INTERVAL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"expected {INTERVAL_FORMAT}, got {text!r}")
+    return int(match.group(1)) * _INTERVAL_MS[match.group(2).lower()]
 _REFERENCE = re.compile(r"(\$\$\{)|\$\{([^}]*)\}|(\$\{)")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.ASCII | re.DOTALL)
 
@@ -157,9 +205,7 @@ class SourceConfig:
 
     @property
     def trigger_interval_ms(self) -> int:
-        match = _INTERVAL.fullmatch(self.trigger_interval)
-        assert match is not None  # validated on load
-        return int(match.group(1)) * _INTERVAL_MS[match.group(2).lower()]
+        return interval_ms(self.trigger_interval)
 
     def subscribes_to(self, topic: str) -> bool:
         if self.topics is not None:
@@ -225,6 +271,7 @@ class IcebergConfig:
     s3_region: str = "us-east-1"
     write_mode: str = "merge-on-read"
     target_file_size_bytes: int = 134217728
+    commit_conflict_retries: int = 5
 
     def spark_conf(self) -> dict[str, str]:
         """`spark.sql.catalog.<catalog_name>.*` settings for the JDBC catalog with S3FileIO."""
@@ -284,6 +331,43 @@ class JobConfig:
     query_name: str
     checkpoint_location: str
     dead_letter_alert_threshold: int | None = None
+    status_file: str = "./.stack/run/cdc-stream.status.json"
+    max_restarts: int = 10
+    restart_backoff_initial_ms: int = 5_000
+    restart_backoff_max_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    webhook_url: str | None = None  # None: alerts are only logged
+    min_interval_ms: int = 900_000
+    connect_url: str | None = None  # None: connectors are not watched
+    check_interval_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """What the compaction job (jobs/compact.py) does to every Iceberg table; intervals in ms."""
+    interval_ms: int = 3_600_000
+    min_input_files: int = 5
+    delete_file_threshold: int = 3
+    expire_older_than_ms: int = 7 * 86_400_000
+    retain_last: int = 10
+    orphan_older_than_ms: int = 3 * 86_400_000
+
+
+@dataclass(frozen=True)
+class MysqlConfig:
+    """The source database, read by the consistency check (`make verify`); the job never connects to it."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for pymysql.connect (no default database: tables are named `<db>`.`<table>`)."""
+        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password}
 
 
 @dataclass(frozen=True)
@@ -293,6 +377,9 @@ class PipelineConfig:
     iceberg: IcebergConfig
     postgres: PostgresConfig
     job: JobConfig
+    mysql: MysqlConfig
+    maintenance: MaintenanceConfig = MaintenanceConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def table_for_topic(self, topic: str) -> TableConfig:
         """The table configured for `topic`.
@@ -440,6 +527,13 @@ class _Reader:
             raise ConfigError(f"{path}.{key}: expected {what}, got {value!r}")
         return value
 
+    def interval(self, section: dict, path: str, key: str) -> int:
+        """An interval string, returned in milliseconds."""
+        value = self.get(section, path, key)
+        if not isinstance(value, str) or not _INTERVAL.fullmatch(value):
+            raise ConfigError(f"{path}.{key}: expected {INTERVAL_FORMAT} like '2 seconds', got {value!r}")
+        return interval_ms(value)
+
     def boolean(self, section: dict, path: str, key: str) -> bool:
         value = self.get(section, path, key)
         if isinstance(value, str):
@@ -483,6 +577,9 @@ class _Reader:
             iceberg=self.iceberg(document.get("iceberg")),
             postgres=postgres,
             job=self.job(document.get("job")),
+            mysql=self.mysql(document.get("mysql")),
+            maintenance=self.maintenance(document.get("maintenance")),
+            alerts=self.alerts(document.get("alerts")),
         )
         self.check_relation_names(config)
         return config
@@ -506,10 +603,7 @@ class _Reader:
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ConfigError(f"source.bootstrap_servers: expected host:port[,host:port...], got {servers!r}")
         interval = self.string(section, path, "trigger_interval")
-        if not _INTERVAL.fullmatch(interval):
-            raise ConfigError(
-                f"source.trigger_interval: expected '<n> <millisecond(s)|second(s)|minute(s)|hour(s)>' like '2 seconds', got {interval!r}"
-            )
+        self.interval(section, path, "trigger_interval")
         return SourceConfig(
             format=self.string(section, path, "format", choices=SOURCE_FORMATS),
             bootstrap_servers=servers,
@@ -642,6 +736,7 @@ class _Reader:
             s3_region=self.string(s, path, "s3_region"),
             write_mode=self.string(s, path, "write_mode", choices=WRITE_MODES),
             target_file_size_bytes=self.integer(s, path, "target_file_size_bytes"),
+            commit_conflict_retries=self.integer(s, path, "commit_conflict_retries", minimum=0, what="an integer >= 0"),
         )
 
     def postgres(self, raw: Any) -> PostgresConfig:
@@ -665,6 +760,58 @@ class _Reader:
             query_name=self.string(s, path, "query_name"),
             checkpoint_location=self.string(s, path, "checkpoint_location"),
             dead_letter_alert_threshold=self.integer(s, path, "dead_letter_alert_threshold"),
+            status_file=self.string(s, path, "status_file"),
+            max_restarts=self.integer(s, path, "max_restarts", minimum=0, what="an integer >= 0"),
+            restart_backoff_initial_ms=self.interval(s, path, "restart_backoff_initial"),
+            restart_backoff_max_ms=self.interval(s, path, "restart_backoff_max"),
+        )
+
+    def alerts(self, raw: Any) -> AlertsConfig:
+        path = "alerts"
+        s = self.section(raw, path, _keys(path))
+        urls = {}
+        for key in ("webhook_url", "connect_url"):
+            value = self.get(s, path, key)
+            if value in (None, ""):
+                urls[key] = None
+            elif not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                raise ConfigError(f"alerts.{key}: expected an http:// or https:// URL or empty, got {value!r}")
+            else:
+                urls[key] = value.rstrip("/")
+        check = self.interval(s, path, "check_interval")
+        if check < 1000:
+            raise ConfigError(f"alerts.check_interval: expected at least 1 second, got {self.get(s, path, 'check_interval')!r}")
+        return AlertsConfig(webhook_url=urls["webhook_url"], min_interval_ms=self.interval(s, path, "min_interval"),
+                            connect_url=urls["connect_url"], check_interval_ms=check)
+
+    def maintenance(self, raw: Any) -> MaintenanceConfig:
+        path = "maintenance"
+        s = self.section(raw, path, _keys(path))
+        interval = self.interval(s, path, "interval")
+        if interval == 0:
+            raise ConfigError(f"maintenance.interval: expected a positive interval, got {self.get(s, path, 'interval')!r}")
+        orphans = self.interval(s, path, "orphan_older_than")
+        if orphans < 86_400_000:
+            raise ConfigError(
+                f"maintenance.orphan_older_than: expected at least 24 hours (a younger unreferenced file may be a "
+                f"commit in flight; Iceberg refuses less), got {self.get(s, path, 'orphan_older_than')!r}")
+        return MaintenanceConfig(
+            interval_ms=interval,
+            min_input_files=self.integer(s, path, "min_input_files"),
+            delete_file_threshold=self.integer(s, path, "delete_file_threshold"),
+            expire_older_than_ms=self.interval(s, path, "expire_older_than"),
+            retain_last=self.integer(s, path, "retain_last"),
+            orphan_older_than_ms=orphans,
+        )
+
+    def mysql(self, raw: Any) -> MysqlConfig:
+        path = "mysql"
+        s = self.section(raw, path, _keys(path))
+        return MysqlConfig(
+            host=self.string(s, path, "host"),
+            port=self.integer(s, path, "port", maximum=65535, what="a port number 1..65535"),
+            user=self.string(s, path, "user"),
+            password=self.string(s, path, "password"),
         )
 
     def check_relation_names(self, config: PipelineConfig) -> None:

@@ -10,6 +10,7 @@ import logging
 import time
 
 from .batch import typed_changes
+from .commit_retry import with_conflict_retries
 from .debezium import Column
 from .schema_plan import SchemaPlan
 
@@ -149,5 +150,10 @@ class IcebergSink:
         return timings
 
     def _sql_with_props(self, sql: str, batch_id: int) -> None:
-        self.spark._jvm.io.cdcpipeline.iceberg.CommitProperties.sqlWithSnapshotProperties(
-            self.spark._jsparkSession, sql, self._props(batch_id))
+        """Run a MERGE whose snapshot carries the batch properties; a lost race with compaction is
+        retried (each MERGE is guarded, so running it again cannot apply a change twice)."""
+        def merge():
+            self.spark._jvm.io.cdcpipeline.iceberg.CommitProperties.sqlWithSnapshotProperties(
+                self.spark._jsparkSession, sql, self._props(batch_id))
+
+        with_conflict_retries(merge, self.cfg.commit_conflict_retries, f"batch {batch_id} MERGE")

@@ -54,8 +54,11 @@ def progress_line(progress: dict, stats: dict) -> dict:
 
 
 class ProgressLogger(StreamingQueryListener):
-    def __init__(self, batch_stats: BatchStats):
+    """Logs each batch; keeps the status file (supervisor.StatusFile) current when given one."""
+
+    def __init__(self, batch_stats: BatchStats, status=None):
         self.batch_stats = batch_stats
+        self.status = status
 
     def onQueryStarted(self, event):
         log.info(json.dumps({"event": "cdc_query_started", "id": str(event.id), "run_id": str(event.runId),
@@ -64,6 +67,8 @@ class ProgressLogger(StreamingQueryListener):
     def onQueryProgress(self, event):
         progress = json.loads(event.progress.json)
         stats = self.batch_stats.pop(progress.get("batchId"))
+        if self.status is not None:
+            self.status.batch_done(progress, stats)
         if progress.get("numInputRows", 0) == 0 and not stats:
             return  # an idle trigger: nothing to report
         log.info(json.dumps(progress_line(progress, stats), default=str))

@@ -528,3 +528,16 @@ def recompute_user_stats_sql(
         f"ON CONFLICT ({g}) DO UPDATE SET\n    "
         + ",\n    ".join(f"{q[n]} = EXCLUDED.{q[n]}" for n in (*STATS_COLUMNS, "_batch_id", "_updated_at"))
     )
+
+
+def last_batch_sql(batch_table: str, schema: str | None) -> str:
+    """The newest applied micro-batch (`make status`)."""
+    cols = ", ".join(quote_ident(c) for c in ("query_id", "batch_id", "rows_in", "dead_letters", "committed_at"))
+    return (f"SELECT {cols} FROM {qualified(batch_table, schema)} "
+            f"ORDER BY {quote_ident('committed_at')} DESC LIMIT 1")
+
+
+def dead_letter_counts_sql(dead_letter_table: str, schema: str | None) -> str:
+    """Dead letters in all and in the last 24 hours (`make status`)."""
+    return (f"SELECT count(*), count(*) FILTER (WHERE {quote_ident('failed_at')} > now() - interval '24 hours') "
+            f"FROM {qualified(dead_letter_table, schema)}")

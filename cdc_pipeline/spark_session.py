@@ -7,8 +7,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPARK_JARS_DIR = REPO_ROOT / "jars" / "spark"
+LOG4J_CONFIG = REPO_ROOT / "conf" / "log4j2.properties"
 # Every JVM in UTC: JDBC timestamp binding and Spark's casts then agree on what an instant is.
-JAVA_OPTIONS = "-Duser.timezone=UTC"
+JAVA_OPTIONS = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
 
 
 def spark_jars() -> list[str]:

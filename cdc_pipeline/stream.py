@@ -33,8 +33,9 @@ def checkpoint_query_id(checkpoint_location: str) -> str:
 class BatchWriter:
     """The foreachBatch function (a callable object so it carries its config, not globals)."""
 
-    def __init__(self, config, batch_stats: BatchStats | None = None):
+    def __init__(self, config, batch_stats: BatchStats | None = None, alerter=None):
         self.config = config
+        self.alerter = alerter
         self.tables = {t.topic: t for t in config.tables}
         self.key_columns = {t.topic: t.decode_key_columns for t in config.tables}
         self.postgres = PostgresSink(config)
@@ -67,8 +68,13 @@ class BatchWriter:
         self.batch_stats.record(batch_id, stats)
         threshold = self.config.job.dead_letter_alert_threshold
         if threshold and stats["dead_letters"] >= threshold:
-            log.error("batch %s sent %s record(s) to %s", batch_id, stats["dead_letters"],
-                      self.config.postgres.dead_letter_table)
+            summary = (f"batch {batch_id} sent {stats['dead_letters']} record(s) to "
+                       f"{self.config.postgres.dead_letter_table} (threshold {threshold})")
+            if self.alerter is not None:
+                self.alerter.alert("dead_letters", "dead letters", summary,
+                                   {"query": self.config.job.query_name, "batch": str(batch_id)})
+            else:
+                log.error("%s", summary)
 
     def _write(self, spark, batch_df, decoded, batch_id: int, query_id: str) -> dict:
         summary = summarize_decoded(decoded)

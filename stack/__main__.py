@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-from . import jars, job
+from . import jars, job, spark_cluster
 from .errors import StackError
 from .services import all_services, service
 from .settings import load_settings
@@ -25,16 +26,19 @@ def cmd_up(settings, names):
 
 def cmd_down(settings, names):
     if not names:
-        print(f"{'cdc-stream':<10} {job.stop(settings)}", flush=True)  # the job before what it reads
+        print(f"{'cdc-stream':<10} {job.stop(settings)}", flush=True)  # the jobs before what they read
+        print(f"{'cdc-compact':<10} {job.stop(settings, app=job.COMPACTION)}", flush=True)
+        if spark_cluster.is_running(settings):
+            spark_cluster.down(settings)
     for svc in reversed(all_services(settings)):
         if names and svc.name not in names:
             continue
         print(f"{svc.name:<10} {svc.stop()}", flush=True)
 
 
-def status_rows(settings):
+def status_rows(settings, services=None):
     rows = []
-    for svc in all_services(settings):
+    for svc in services if services is not None else all_services(settings):
         pid = svc.proc.pid()
         rows.append({"service": svc.name, "port": svc.port, "pid": pid,
                      "healthy": pid is not None and svc.is_healthy(),
@@ -42,17 +46,30 @@ def status_rows(settings):
     return rows
 
 
-def cmd_status(settings, as_json):
-    rows = status_rows(settings)
+def cmd_status(settings, as_json, services=None, config_path=None):
+    """Services; with a config also the pipeline (stack/status.py). Exit 0 only when all is well."""
+    rows = status_rows(settings, services)
+    pipeline = None
+    if config_path is not None:
+        from .status import pipeline_status
+        pipeline = pipeline_status(settings, config_path)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows if pipeline is None else {"services": rows, **pipeline}, indent=2, default=str))
     else:
-        print(f"{'SERVICE':<10} {'PORT':>6} {'PID':>8}  {'HEALTH':<9} LOG")
+        width = max([10] + [len(row["service"]) for row in rows])
+        print(f"{'SERVICE':<{width}} {'PORT':>6} {'PID':>8}  {'HEALTH':<9} LOG")
         for row in rows:
             health = "healthy" if row["healthy"] else ("UNHEALTHY" if row["pid"] else "stopped")
-            print(f"{row['service']:<10} {row['port']:>6} {row['pid'] or '-':>8}  {health:<9} {row['log']}")
+            print(f"{row['service']:<{width}} {row['port']:>6} {row['pid'] or '-':>8}  {health:<9} {row['log']}")
             for line in row["details"]:
-                print(f"{'':<28}{line}")
+                print(f"{'':<{width + 18}}{line}")
+        if pipeline is not None:
+            from .status import format_pipeline
+            print("\n".join(format_pipeline(pipeline)))
+    if pipeline is not None:
+        from .status import job_ok
+        if not job_ok(pipeline):
+            return 1
     return 0 if all(r["healthy"] for r in rows) else 1
 
 
@@ -63,13 +80,29 @@ def main(argv=None) -> int:
     for name in ("up", "down", "start", "stop", "kill"):
         p = sub.add_parser(name)
         p.add_argument("services", nargs="*", help="service names (default: all)")
-    p = sub.add_parser("status")
+    p = sub.add_parser("status", help="services, connector, streaming job, warehouse and lakehouse on one screen")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--config", default=str(Path("conf") / "pipeline.yaml"))
+    p.add_argument("--services-only", action="store_true", help="only the stack's processes")
     sub.add_parser("clean", help="stop everything and delete the state directory")
     p = sub.add_parser("submit", help="start the streaming job with spark-submit (background)")
     p.add_argument("--master", default=os.environ.get("MASTER") or "local[2]")
     p.add_argument("--config", default=str(Path("conf") / "pipeline.yaml"))
     sub.add_parser("stop-job", help="stop the streaming job after its current micro-batch")
+    p = sub.add_parser("compact", help="Iceberg maintenance: one run in the foreground, or --schedule in the background")
+    p.add_argument("--master", default=os.environ.get("MASTER") or "local[2]")
+    p.add_argument("--config", default=str(Path("conf") / "pipeline.yaml"))
+    p.add_argument("--schedule", action="store_true", help="run every maintenance.interval until `compact-stop`")
+    p.add_argument("--table", action="append", default=[], help="only this Iceberg table (repeatable)")
+    p = sub.add_parser("workload", help="random inserts/updates/deletes on bankdb (bounded)")
+    p.add_argument("--changes", type=int, default=10000, help="rows to change (default 10000)")
+    p.add_argument("--rate", type=float, help="changes per second (default: as fast as MySQL takes them)")
+    p.add_argument("--seed", type=int, default=1)
+    sub.add_parser("compact-stop", help="stop the scheduled maintenance after its current step")
+    sub.add_parser("cluster-up", help="start a Spark standalone master and worker (stack/spark_cluster.py)")
+    sub.add_parser("cluster-down", help="stop the Spark standalone cluster (and a job running on it)")
+    p = sub.add_parser("cluster-status", help="the Spark standalone master and worker: PID, health, apps")
+    p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     try:
@@ -84,11 +117,31 @@ def main(argv=None) -> int:
             for name in args.services:
                 service(settings, name).kill()
         elif args.command == "status":
-            return cmd_status(settings, args.json)
+            return cmd_status(settings, args.json, None, None if args.services_only else Path(args.config).resolve())
         elif args.command == "submit":
             print(job.submit(settings, args.master, Path(args.config).resolve()))
         elif args.command == "stop-job":
             print(job.stop(settings))
+        elif args.command == "compact":
+            tables = tuple(arg for name in args.table for arg in ("--table", name))
+            if args.schedule:
+                app = dataclasses.replace(job.COMPACTION, args=(*job.COMPACTION.args, *tables))
+                print(job.submit(settings, args.master, Path(args.config).resolve(), app=app))
+            else:
+                return job.run_foreground(settings, args.master, Path(args.config).resolve(), job.COMPACTION, tables)
+        elif args.command == "workload":
+            from .workload import RandomWorkload, mysql_connect
+            with mysql_connect(settings) as conn:
+                print(f"changed {RandomWorkload(args.seed).run(conn, changes=args.changes, rate=args.rate)} rows")
+        elif args.command == "compact-stop":
+            print(job.stop(settings, app=job.COMPACTION))
+        elif args.command == "cluster-up":
+            spark_cluster.up(settings)
+            cmd_status(settings, False, spark_cluster.cluster_services(settings))
+        elif args.command == "cluster-down":
+            spark_cluster.down(settings)
+        elif args.command == "cluster-status":
+            return cmd_status(settings, args.json, spark_cluster.cluster_services(settings))
         elif args.command == "clean":
             job.stop(settings)
             cmd_down(settings, [])

@@ -1,25 +1,47 @@
-"""`make submit` / `make stop`: run the streaming job with spark-submit in the background, stop it
-gracefully. The job is recorded like a service (PID file, log file) in the state directory."""
+"""`make submit` / `make stop` / `make compact*`: run our Spark applications with spark-submit.
+
+The streaming job and the scheduled compaction run in the background, recorded like a service (PID
+file, log file) in the state directory, and stop gracefully: spark-submit runs the Python driver as a
+child of its JVM, and the driver is the one that gets SIGTERM. `make compact` runs in the foreground.
+"""
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ServiceError
 from .process import RecordedProcess, is_alive, log_tail, wait_until
 from .settings import REPO_ROOT, StackSettings
+from .spark_cluster import executor_conf
 
-JOB_SCRIPT = REPO_ROOT / "jobs" / "cdc_stream.py"
 PACKAGE = REPO_ROOT / "cdc_pipeline"
 
 
+@dataclass(frozen=True)
+class SparkApp:
+    name: str  # PID and log file name
+    script: Path
+    ready_marker: str  # what the driver logs once it runs (background start waits for it)
+    args: tuple[str, ...] = ()
+
+
+STREAM = SparkApp("cdc-stream", REPO_ROOT / "jobs" / "cdc_stream.py", "cdc_query_started")
+COMPACTION = SparkApp("cdc-compact", REPO_ROOT / "jobs" / "compact.py", "cdc_maintenance_scheduled", ("--schedule",))
+
+
+def app_process(settings: StackSettings, app: SparkApp) -> RecordedProcess:
+    return RecordedProcess(app.name, settings.state_dir / "pids" / f"{app.name}.pid",
+                           settings.state_dir / "logs" / f"{app.name}.log", app.script.name)
+
+
 def job_process(settings: StackSettings) -> RecordedProcess:
-    return RecordedProcess("cdc-stream", settings.state_dir / "pids" / "cdc-stream.pid",
-                           settings.state_dir / "logs" / "cdc-stream.log", JOB_SCRIPT.name)
+    return app_process(settings, STREAM)
 
 
 def build_py_files(settings: StackSettings) -> Path:
@@ -32,43 +54,58 @@ def build_py_files(settings: StackSettings) -> Path:
     return out
 
 
-def submit_argv(settings: StackSettings, master: str, config_path: Path) -> list[str]:
+def submit_argv(settings: StackSettings, master: str, config_path: Path, app: SparkApp = STREAM,
+                args: tuple[str, ...] | None = None) -> list[str]:
     sys.path.insert(0, str(REPO_ROOT))
     from cdc_pipeline.config import load_config
     from cdc_pipeline.spark_session import session_conf
 
     config = load_config(config_path, {**os.environ, **settings.env()})
+    app_name = config.job.query_name if app is STREAM else app.name
     argv = [str(Path(sys.executable).parent / "spark-submit"), "--master", master,
             "--py-files", str(build_py_files(settings))]
-    for key, value in session_conf(config, config.job.query_name).items():
+    for key, value in {**session_conf(config, app_name), **executor_conf(settings, master)}.items():
         argv += ["--conf", f"{key}={value}"]
-    return argv + [str(JOB_SCRIPT), "--config", str(config_path)]
+    return argv + [str(app.script), "--config", str(config_path), *(app.args if args is None else args)]
 
 
-def submit(settings: StackSettings, master: str, config_path: Path) -> str:
-    proc = job_process(settings)
+def _spark_env(settings: StackSettings) -> dict[str, str]:
+    return dict(os.environ, **settings.env(), SPARK_LOCAL_IP=settings.host, PYSPARK_PYTHON=sys.executable,
+                PYSPARK_DRIVER_PYTHON=sys.executable)
+
+
+def submit(settings: StackSettings, master: str, config_path: Path, app: SparkApp = STREAM) -> str:
+    """Start `app` in the background and wait until its driver says it runs."""
+    proc = app_process(settings, app)
     if proc.pid() is not None:
-        return f"already running (PID {proc.pid()}); `make stop` first"
-    env = dict(os.environ, **settings.env(), SPARK_LOCAL_IP=settings.host, PYSPARK_PYTHON=sys.executable,
-               PYSPARK_DRIVER_PYTHON=sys.executable)
+        return f"already running (PID {proc.pid()}); stop it first"
     start = proc.log_file.stat().st_size if proc.log_file.exists() else 0
-    proc.spawn(submit_argv(settings, master, config_path), env=env, cwd=REPO_ROOT)
+    proc.spawn(submit_argv(settings, master, config_path, app), env=_spark_env(settings), cwd=REPO_ROOT)
 
     def started():
         with open(proc.log_file, "rb") as fh:
             fh.seek(start)
             text = fh.read().decode(errors="replace")
-        return "cdc_query_started" in text
+        return app.ready_marker in text
 
     try:
-        wait_until(started, 180, "streaming query start", proc.log_file, interval=1,
+        wait_until(started, 180, f"{app.name} start", proc.log_file, interval=1,
                    abort=lambda: None if proc.pid() is not None else "spark-submit exited")
     except ServiceError as err:
         raise ServiceError(f"{err}\nlog file: {proc.log_file}") from None
-    return f"running (PID {proc.pid()}); Spark UI http://{settings.host}:4040/StreamingQuery/ ; log {proc.log_file}"
+    if app is STREAM:
+        return f"running (PID {proc.pid()}); Spark UI http://{settings.host}:4040/StreamingQuery/ ; log {proc.log_file}"
+    return f"running (PID {proc.pid()}); log {proc.log_file}"
 
 
-def _python_driver_of(jvm_pid: int) -> int | None:
+def run_foreground(settings: StackSettings, master: str, config_path: Path, app: SparkApp,
+                   args: tuple[str, ...] = ()) -> int:
+    """Run `app` to completion with the output on this terminal; its exit code."""
+    return subprocess.run(submit_argv(settings, master, config_path, app, args), env=_spark_env(settings),
+                          cwd=REPO_ROOT, check=False).returncode
+
+
+def _python_driver_of(jvm_pid: int, script: Path) -> int | None:
     """spark-submit runs the Python driver as a child of its JVM; the graceful stop signals Python."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -76,17 +113,17 @@ def _python_driver_of(jvm_pid: int) -> int | None:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == jvm_pid and JOB_SCRIPT.name.encode() in cmdline:
+        if int(fields[1]) == jvm_pid and script.name.encode() in cmdline:
             return int(stat.parent.name)
     return None
 
 
-def stop(settings: StackSettings, timeout: float = 180) -> str:
-    proc = job_process(settings)
+def stop(settings: StackSettings, timeout: float = 180, app: SparkApp = STREAM) -> str:
+    proc = app_process(settings, app)
     jvm = proc.pid()
     if jvm is None:
         return "not running"
-    driver = _python_driver_of(jvm)
+    driver = _python_driver_of(jvm, app.script)
     if driver is not None:
         os.kill(driver, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -98,5 +135,5 @@ def stop(settings: StackSettings, timeout: float = 180) -> str:
     return "stopped"
 
 
-def tail(settings: StackSettings) -> str:
-    return log_tail(job_process(settings).log_file)
+def tail(settings: StackSettings, app: SparkApp = STREAM) -> str:
+    return log_tail(app_process(settings, app).log_file)

@@ -35,6 +35,12 @@ class StackSettings:
     seaweed_filer_port: int
     kafka_port: int
     connect_port: int
+    spark_master_port: int
+    spark_master_ui_port: int
+    spark_worker_ui_port: int
+    spark_worker_cores: int
+    spark_worker_memory: str
+    spark_executor_memory: str
     host: str = "127.0.0.1"
 
     @property
@@ -48,6 +54,18 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def spark_master_url(self) -> str:
+        return f"spark://{self.host}:{self.spark_master_port}"
+
+    @property
+    def spark_master_ui_url(self) -> str:
+        return f"http://{self.host}:{self.spark_master_ui_port}"
+
+    @property
+    def spark_worker_ui_url(self) -> str:
+        return f"http://{self.host}:{self.spark_worker_ui_port}"
 
     def env(self) -> dict[str, str]:
         """The settings as CDC_* variables, so child processes and config files see the same values."""
@@ -84,6 +102,13 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     "seaweed_filer_port": ("CDC_SEAWEED_FILER_PORT", 8888),
     "kafka_port": ("CDC_KAFKA_PORT", 9092),
     "connect_port": ("CDC_CONNECT_PORT", 8083),
+    # The Spark standalone cluster of `make cluster-up` (stack/spark_cluster.py).
+    "spark_master_port": ("CDC_SPARK_MASTER_PORT", 7077),
+    "spark_master_ui_port": ("CDC_SPARK_MASTER_UI_PORT", 8080),
+    "spark_worker_ui_port": ("CDC_SPARK_WORKER_UI_PORT", 8081),
+    "spark_worker_cores": ("CDC_SPARK_WORKER_CORES", 2),
+    "spark_worker_memory": ("CDC_SPARK_WORKER_MEMORY", "2g"),
+    "spark_executor_memory": ("CDC_SPARK_EXECUTOR_MEMORY", "1g"),  # per executor, jobs on spark:// masters
     "host": ("CDC_HOST", "127.0.0.1"),
 }
 ENV_NAMES = {name: env for name, (env, _) in _DEFAULTS.items()}
@@ -102,7 +127,8 @@ def load_settings(environ: dict[str, str] | None = None) -> StackSettings:
             try:
                 values[f.name] = int(raw)
             except ValueError:
-                raise ValueError(f"{env_name} must be an integer port number, got {raw!r}") from None
+                what = "an integer port number" if env_name.endswith("_PORT") else "an integer"
+                raise ValueError(f"{env_name} must be {what}, got {raw!r}") from None
         elif isinstance(default, Path):
             values[f.name] = Path(raw).resolve()
         else:

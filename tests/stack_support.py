@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from stack import workload
 from stack.services import service
 from stack.settings import load_settings
 
@@ -20,9 +21,7 @@ def unique(prefix: str) -> str:
 
 
 def mysql_connect(database: str = "bankdb"):
-    import pymysql
-    return pymysql.connect(host=SETTINGS.host, port=SETTINGS.mysql_port, user=SETTINGS.mysql_user,
-                           password=SETTINGS.mysql_password, database=database, autocommit=True)
+    return workload.mysql_connect(SETTINGS, database)
 
 
 def pg_connect(database: str | None = None):

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from pipeline_support import check_sinks, pg_rows, wait_converged, wait_for
+from stack.workload import RandomWorkload
 from stack_support import mysql_connect
 
 pytestmark = pytest.mark.integration
@@ -84,37 +85,7 @@ def test_initial_snapshot_rows_are_loaded(pipeline, lake):
 
 def test_random_workload_converges_row_for_row(pipeline, lake):
     """At least 5 000 mixed changes, many per key, across both tables."""
-    rng = random.Random(20261122)
-    user_base = rng.randint(10**10, 2 * 10**10)
-    live: list[int] = []
-    txns: list[int] = []
-    executed = 0
-    with mysql_connect() as conn, conn.cursor() as cur:
-        while executed < 5200:
-            conn.begin()
-            for _ in range(rng.randint(1, 8)):
-                roll = rng.random()
-                if roll < 0.25 or len(live) < 20:
-                    cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (%s, %s, %s)",
-                                (user_base + rng.randint(0, 30), f"w-{executed}",
-                                 Decimal(rng.randint(-10**6, 10**8)) / 100))
-                    live.append(cur.lastrowid)
-                elif roll < 0.75:
-                    cur.execute("UPDATE bank_accounts SET balance = balance + %s, user_id = %s WHERE id = %s",
-                                (Decimal(rng.randint(1, 10**5)) / 100, user_base + rng.randint(0, 30),
-                                 rng.choice(live)))
-                elif roll < 0.85:
-                    victim = live.pop(rng.randrange(len(live)))
-                    cur.execute("DELETE FROM bank_accounts WHERE id = %s", (victim,))
-                elif roll < 0.95 or not txns:
-                    cur.execute("INSERT INTO transactions (account_id, amount, txn_type, booking_date, is_reversal) "
-                                "VALUES (%s, %s, 'DEPOSIT', CURRENT_DATE, %s)",
-                                (rng.choice(live), Decimal(rng.randint(1, 10**6)) / 100, rng.random() < 0.1))
-                    txns.append(cur.lastrowid)
-                else:
-                    cur.execute("UPDATE transactions SET amount = amount + 1, description = %s WHERE id = %s",
-                                (f"d{executed}", rng.choice(txns)))
-                executed += cur.rowcount
-            conn.commit()
+    with mysql_connect() as conn:
+        assert RandomWorkload(seed=20261122).run(conn, changes=5200) >= 5200
     wait_converged(lake, timeout=300)
     assert check_sinks(lake) == []

@@ -139,7 +139,7 @@ def test_driver_killed_mid_batch_restarts_exactly_once(pipeline, lake):
         time.sleep(0.05)
         running = _running_spark_jobs()
     assert running > 0, "no micro-batch was seen running"
-    driver = job._python_driver_of(jvm)
+    driver = job._python_driver_of(jvm, job.STREAM.script)
     os.kill(jvm, signal.SIGKILL)
     if driver:
         os.kill(driver, signal.SIGKILL)

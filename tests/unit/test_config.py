@@ -185,6 +185,14 @@ INVALID = [
     ("format", with_changes(source={"format": "spark"}), "source.format: expected one of cdc-kafka, kafka, got 'spark'"),
     ("interval", with_changes(source={"trigger_interval": "2 parsecs"}), "source.trigger_interval: expected '<n>"),
     ("interval number", with_changes(source={"trigger_interval": 2}), "source.trigger_interval: expected '<n>"),
+    ("maintenance interval", with_changes(maintenance={"interval": "soon"}), "maintenance.interval: expected '<n>"),
+    ("maintenance interval zero", with_changes(maintenance={"interval": "0 hours"}),
+     "maintenance.interval: expected a positive interval, got '0 hours'"),
+    ("orphans too young", with_changes(maintenance={"orphan_older_than": "23 hours"}),
+     "maintenance.orphan_older_than: expected at least 24 hours"),
+    ("retain none", with_changes(maintenance={"retain_last": 0}), "maintenance.retain_last: expected a positive integer, got 0"),
+    ("conflict retries", with_changes(iceberg={"commit_conflict_retries": -1}),
+     "iceberg.commit_conflict_retries: expected an integer >= 0, got -1"),
     ("starting offsets word", with_changes(source={"starting_offsets": "middle"}),
      "source.starting_offsets: expected earliest, latest, or JSON"),
     ("starting offsets json", with_changes(source={"starting_offsets": '{"t": {"0": "x"}}'}),
@@ -263,7 +271,9 @@ def test_the_invalid_cases_differ_from_a_valid_document(tmp_path):
 @pytest.mark.parametrize(
     "document, path, allowed",
     [
-        ({**MINIMAL, "sink": {}}, "sink", "source, tables, iceberg, postgres, job"),
+        ({**MINIMAL, "sink": {}}, "sink", ", ".join(config_module.TOP_LEVEL)),
+        (with_changes(maintenance={"retain": 3}), "maintenance.retain",
+         "interval, min_input_files, delete_file_threshold, expire_older_than, retain_last, orphan_older_than"),
         (with_changes(source={"max_offset_per_trigger": 5}), "source.max_offset_per_trigger",
          "format, bootstrap_servers, topics, topic_pattern, starting_offsets, max_offsets_per_trigger, trigger_interval, "
          "fail_on_data_loss, kafka_options"),
@@ -319,6 +329,16 @@ def test_accepted_forms(tmp_path):
                                       ("1 millisecond", 1)])
 def test_trigger_interval_ms(tmp_path, text, ms):
     assert load(tmp_path, with_changes(source={"trigger_interval": text})).source.trigger_interval_ms == ms
+
+
+def test_maintenance_defaults_and_values(tmp_path):
+    assert load(tmp_path, with_changes()).maintenance == config_module.MaintenanceConfig(
+        interval_ms=3_600_000, min_input_files=5, delete_file_threshold=3, expire_older_than_ms=7 * 86_400_000,
+        retain_last=10, orphan_older_than_ms=3 * 86_400_000)
+    config = load(tmp_path, with_changes(maintenance={"interval": "15 minutes", "expire_older_than": "0 seconds",
+                                                      "retain_last": 2, "orphan_older_than": "1 day"}))
+    assert (config.maintenance.interval_ms, config.maintenance.expire_older_than_ms, config.maintenance.retain_last,
+            config.maintenance.orphan_older_than_ms) == (900_000, 0, 2, 86_400_000)
 
 
 def test_reader_options(tmp_path):

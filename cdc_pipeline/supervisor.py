@@ -1,0 +1,180 @@
+"""Supervised run of the streaming query, and the status file `make status` reads.
+
+A failed query (a sink down, a bad deploy, anything thrown in a micro-batch) is restarted from its
+checkpoint after an exponential backoff; the failed batch is replayed and the sinks recognise what they
+already committed. After `job.max_restarts` failures in a row (a successful micro-batch resets the
+count) the job alerts and stops in the state `permanently_failed`, with the last error, so a broken
+pipeline is loud instead of looping for ever.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATES = ("starting", "running", "restarting", "stopping", "stopped", "permanently_failed")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def lag_per_topic(source_progress: dict) -> dict[str, int]:
+    """Records behind the end of each topic after the batch: latestOffset - endOffset, summed per topic."""
+    latest, end = source_progress.get("latestOffset"), source_progress.get("endOffset")
+    if isinstance(latest, str):
+        latest = json.loads(latest)
+    if isinstance(end, str):
+        end = json.loads(end)
+    if not isinstance(latest, dict) or not isinstance(end, dict):
+        return {}
+    lag = {}
+    for topic, partitions in latest.items():
+        done = end.get(topic) or {}
+        lag[topic] = sum(max(0, int(offset) - int(done.get(partition, 0))) for partition, offset in partitions.items())
+    return lag
+
+
+def restart_delay_ms(failures_in_a_row: int, initial_ms: int, max_ms: int) -> int:
+    """Backoff before restart number n (1, 2, ...): initial, 2x, 4x, ... capped at max."""
+    return min(max_ms, initial_ms * 2 ** max(0, failures_in_a_row - 1))
+
+
+class StatusFile:
+    """The job's state as one JSON document, replaced atomically (readers never see half a file)."""
+
+    def __init__(self, path: str | Path, query_name: str):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.state = {"query_name": query_name, "state": "starting", "pid": os.getpid(), "started_at": utc_now(),
+                      "restarts_in_a_row": 0, "restarts_total": 0, "last_batch": None, "last_error": None}
+
+    def update(self, **changes) -> dict:
+        with self._lock:
+            self.state.update(changes, updated_at=utc_now())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(self.state, indent=2, default=str))
+            os.replace(tmp, self.path)
+            return dict(self.state)
+
+    def batch_done(self, progress: dict, stats: dict) -> None:
+        """From the progress listener: the batch completed (so the failures in a row are over)."""
+        sources = progress.get("sources") or [{}]
+        lag = lag_per_topic(sources[0])
+        self.update(state="running", restarts_in_a_row=0, last_batch={
+            "batch_id": progress.get("batchId"), "timestamp": progress.get("timestamp"),
+            "rows_in": progress.get("numInputRows"),
+            "input_rows_per_s": round(progress.get("inputRowsPerSecond") or 0.0, 1),
+            "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
+            "duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
+            "lag_per_topic": lag, "dead_letters": stats.get("dead_letters"),
+        })
+
+
+def read_status(path: str | Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.$]*(?:Error|Exception))(?::\s*(.*))?$")
+_WRAPPERS = ("StreamingQueryException", "PythonException", "Py4JJavaError", "SparkException",
+             "CapturedException")
+
+
+def short_error(error: BaseException | str) -> str:
+    """The root cause of a (Python-in-Java-in-Python) error in one line: the last `SomeError: message`
+    that is not one of Spark's or py4j's wrappers; else the first line."""
+    text = str(error).strip()
+    causes = []
+    for line in text.splitlines():
+        match = _ERROR_LINE.match(line.strip())
+        if match and not match.group(1).rsplit(".", 1)[-1].endswith(_WRAPPERS) and match.group(2):
+            causes.append(line.strip())
+    if causes:
+        return causes[-1][:1000]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first[:1000]
+
+
+class Supervisor:
+    """Runs the query; restarts it after a failure with backoff; gives up after max_restarts in a row."""
+
+    def __init__(self, start: Callable[[], object], status: StatusFile, alerter, max_restarts: int,
+                 backoff_initial_ms: int, backoff_max_ms: int, stop_requested: threading.Event,
+                 stop_query: Callable[[object], None], poll_s: float = 1.0):
+        self.start = start
+        self.status = status
+        self.alerter = alerter
+        self.max_restarts = max_restarts
+        self.backoff_initial_ms = backoff_initial_ms
+        self.backoff_max_ms = backoff_max_ms
+        self.stop_requested = stop_requested
+        self.stop_query = stop_query
+        self.poll_s = poll_s
+
+    def run(self) -> int:
+        """0 when stopped on request; 1 when permanently failed."""
+        while True:
+            error = self._run_once()
+            if error is None:
+                self.status.update(state="stopped")
+                return 0
+            message = short_error(error)
+            state = self.status.update(last_error={"at": utc_now(), "message": message})
+            failures = state["restarts_in_a_row"] + 1
+            name = state["query_name"]
+            if failures > self.max_restarts:
+                self.status.update(state="permanently_failed")
+                self.alerter.alert("permanently_failed", "query permanently failed",
+                                   f"{name} failed {failures} times in a row; not restarting",
+                                   {"last error": message, "restarts": str(self.max_restarts)})
+                log.error("cdc_query_permanently_failed after %d restarts: %s", self.max_restarts, message)
+                return 1
+            delay_ms = restart_delay_ms(failures, self.backoff_initial_ms, self.backoff_max_ms)
+            self.alerter.alert("query_failed", "query failed",
+                               f"{name} failed; restart {failures} of {self.max_restarts} in {delay_ms / 1000:.0f}s",
+                               {"error": message})
+            self.status.update(state="restarting", restarts_in_a_row=failures,
+                               restarts_total=state["restarts_total"] + 1,
+                               next_restart_at=datetime.fromtimestamp(time.time() + delay_ms / 1000,
+                                                                      timezone.utc).isoformat(timespec="seconds"))
+            log.warning("restarting the query from its checkpoint in %.1fs (failure %d in a row, at most %d)",
+                        delay_ms / 1000, failures, self.max_restarts)
+            if self.stop_requested.wait(delay_ms / 1000):
+                self.status.update(state="stopped")
+                return 0
+
+    def _run_once(self):
+        """Start the query and wait for its end; the error it failed with, or None if it was stopped."""
+        if self.stop_requested.is_set():
+            return None
+        try:
+            query = self.start()
+        except Exception as err:  # noqa: BLE001 - a start failure (sink down at start) counts as a failure
+            log.error("query start failed: %s", err)
+            return err
+        self.status.update(state="running", query_id=str(query.id), run_id=str(query.runId))
+        while query.isActive:
+            if self.stop_requested.is_set():
+                self.status.update(state="stopping")
+                self.stop_query(query)
+                return None
+            try:
+                query.awaitTermination(self.poll_s)
+            except Exception as err:  # noqa: BLE001 - PySpark raises the query's failure here
+                return err
+        try:
+            return query.exception()
+        except Exception as err:  # noqa: BLE001 - the gateway's view of a dead query
+            return err

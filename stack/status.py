@@ -1,0 +1,174 @@
+"""`make status`: one screen for the whole pipeline, from each component's own signals.
+
+Services (process, port, health; the Debezium connector and its tasks), the streaming job (its
+status file: state, last batch, rates, lag per topic, last error, restarts), the warehouse (last batch
+applied, dead letters) and the lakehouse (latest snapshot per Iceberg table, read from the catalog
+database and the table metadata on S3; no Spark needed). `--json` prints the same as one document.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .job import app_process, COMPACTION, STREAM
+from .settings import REPO_ROOT, StackSettings
+
+_JDBC_PG = re.compile(r"^jdbc:postgresql://([^:/]+)(?::(\d+))?/([^?]+)")
+
+
+def load_pipeline_config(settings: StackSettings, config_path: Path):
+    sys.path.insert(0, str(REPO_ROOT))
+    from cdc_pipeline.config import load_config
+    return load_config(config_path, {**os.environ, **settings.env()})
+
+
+def resolve(path: str) -> Path:
+    """A path from the config as the job sees it (it runs in the repository directory)."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def job_section(settings: StackSettings, config) -> dict:
+    from cdc_pipeline.supervisor import read_status
+    pid = app_process(settings, STREAM).pid()
+    status = read_status(resolve(config.job.status_file)) or {}
+    state = status.get("state") or "never started"
+    if pid is None and state in ("starting", "running", "restarting", "stopping"):
+        state = f"dead (last state {state}; no process)"
+    if pid is not None and status.get("pid") is None:
+        state = "starting"
+    return {"state": state, "pid": pid, "query_name": config.job.query_name, "spark_ui": status.get("spark_ui"),
+            "query_id": status.get("query_id"), "last_batch": status.get("last_batch"),
+            "last_error": status.get("last_error"), "restarts_in_a_row": status.get("restarts_in_a_row"),
+            "restarts_total": status.get("restarts_total"), "next_restart_at": status.get("next_restart_at"),
+            "updated_at": status.get("updated_at"), "max_restarts": config.job.max_restarts,
+            "compaction": "running (scheduled)" if app_process(settings, COMPACTION).pid() else "not scheduled"}
+
+
+def warehouse_section(config) -> dict:
+    import psycopg2
+    from cdc_pipeline.pg_sql import dead_letter_counts_sql, last_batch_sql
+    pg = config.postgres
+    try:
+        with closing(psycopg2.connect(**pg.connect_kwargs(), connect_timeout=3)) as conn, conn.cursor() as cur:
+            cur.execute(last_batch_sql(pg.batch_table, pg.schema))
+            row = cur.fetchone()
+            cur.execute(dead_letter_counts_sql(pg.dead_letter_table, pg.schema))
+            total, recent = cur.fetchone()
+    except psycopg2.Error as err:
+        return {"error": str(err).strip().splitlines()[0]}
+    last = None if row is None else {"query_id": row[0], "batch_id": row[1], "rows_in": row[2],
+                                     "dead_letters": row[3], "committed_at": row[4].isoformat()}
+    return {"last_batch": last, "dead_letters_total": total, "dead_letters_24h": recent}
+
+
+def lakehouse_section(config) -> dict:
+    """Latest snapshot of each configured Iceberg table, from the JDBC catalog and the metadata file."""
+    import boto3
+    import psycopg2
+    ice = config.iceberg
+    match = _JDBC_PG.match(ice.catalog_uri)
+    if match is None:
+        return {"error": f"iceberg.catalog_uri {ice.catalog_uri!r} is not a PostgreSQL JDBC URL"}
+    host, port, database = match.group(1), int(match.group(2) or 5432), match.group(3)
+    wanted = [f"{t.name}_{kind}" for t in config.tables if "iceberg" in t.sinks for kind in ("current", "changes")]
+    try:
+        with closing(psycopg2.connect(host=host, port=port, dbname=database, user=ice.catalog_user,
+                                      password=ice.catalog_password, connect_timeout=3)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT table_name, metadata_location FROM iceberg_tables WHERE catalog_name = %s "
+                        "AND table_namespace = %s AND table_name = ANY(%s)", (ice.catalog_name, ice.namespace, wanted))
+            locations = dict(cur.fetchall())
+    except psycopg2.Error as err:
+        return {"error": str(err).strip().splitlines()[0]}
+    from botocore.config import Config
+    s3 = boto3.client("s3", endpoint_url=ice.s3_endpoint, aws_access_key_id=ice.s3_access_key,
+                      aws_secret_access_key=ice.s3_secret_key, region_name=ice.s3_region,
+                      config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 1}))
+    tables = {}
+    for name in wanted:
+        location = locations.get(name)
+        if location is None:
+            tables[name] = {"state": "not created yet"}
+            continue
+        try:
+            bucket, _, key = location.removeprefix("s3://").partition("/")
+            metadata = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as err:  # noqa: BLE001 - S3 down or the file gone: shown, not fatal
+            tables[name] = {"error": f"{type(err).__name__}: {err}"[:300]}
+            continue
+        tables[name] = latest_snapshot(metadata)
+    return {"tables": tables}
+
+
+def latest_snapshot(metadata: dict) -> dict:
+    current = metadata.get("current-snapshot-id")
+    snapshots = {s.get("snapshot-id"): s for s in metadata.get("snapshots") or []}
+    snap = snapshots.get(current)
+    if snap is None:
+        return {"snapshot_id": None, "snapshots": len(snapshots)}
+    summary = snap.get("summary") or {}
+    return {"snapshot_id": current, "committed_at": datetime.fromtimestamp(snap["timestamp-ms"] / 1000, timezone.utc)
+            .isoformat(timespec="seconds"), "operation": summary.get("operation"),
+            "batch_id": summary.get("cdc.batch-id"), "records": summary.get("total-records"),
+            "data_files": summary.get("total-data-files"), "delete_files": summary.get("total-delete-files"),
+            "snapshots": len(snapshots)}
+
+
+def pipeline_status(settings: StackSettings, config_path: Path) -> dict:
+    config = load_pipeline_config(settings, config_path)
+    return {"job": job_section(settings, config), "warehouse": warehouse_section(config),
+            "lakehouse": lakehouse_section(config)}
+
+
+def format_pipeline(status: dict) -> list[str]:
+    job, wh, lake = status["job"], status["warehouse"], status["lakehouse"]
+    lines = ["", f"STREAMING JOB  {job['query_name']}: {job['state'].upper()}"
+             + (f"  (PID {job['pid']})" if job["pid"] else "")]
+    if job.get("spark_ui"):
+        lines.append(f"  Spark UI         {job['spark_ui']}/StreamingQuery/")
+    batch = job.get("last_batch")
+    if batch:
+        lag = batch.get("lag_per_topic") or {}
+        lines.append(f"  last batch       #{batch['batch_id']} at {batch['timestamp']}: {batch['rows_in']} rows, "
+                     f"{batch['input_rows_per_s']} rows/s in, {batch['processed_rows_per_s']} rows/s processed")
+        lines.append("  lag              " + (", ".join(f"{t} {n}" for t, n in sorted(lag.items())) or "unknown"))
+    if job.get("restarts_total"):
+        lines.append(f"  restarts         {job['restarts_in_a_row']} in a row (max {job['max_restarts']}), "
+                     f"{job['restarts_total']} in all" + (f"; next at {job['next_restart_at']}"
+                                                           if job["state"] == "restarting" else ""))
+    error = job.get("last_error")
+    lines.append(f"  last error       {error['at']}: {error['message'][:300]}" if error else "  last error       none")
+    lines.append(f"  compaction       {job['compaction']}")
+    lines.append("")
+    if "error" in wh:
+        lines.append(f"WAREHOUSE  unreachable: {wh['error']}")
+    else:
+        last = wh["last_batch"]
+        lines.append("WAREHOUSE  last batch applied: " + (
+            f"#{last['batch_id']} at {last['committed_at']} ({last['rows_in']} rows)" if last else "none yet"))
+        lines.append(f"  dead letters     {wh['dead_letters_total']} in all, {wh['dead_letters_24h']} in the last 24 h")
+    lines.append("")
+    if "error" in lake:
+        lines.append(f"LAKEHOUSE  unreachable: {lake['error']}")
+    else:
+        lines.append("LAKEHOUSE  latest snapshot per table")
+        for name, snap in lake["tables"].items():
+            if "error" in snap or "state" in snap:
+                lines.append(f"  {name:<28} {snap.get('error') or snap.get('state')}")
+            elif snap.get("snapshot_id") is None:
+                lines.append(f"  {name:<28} empty")
+            else:
+                lines.append(f"  {name:<28} {snap['committed_at']} {snap['operation']:<9} batch {snap['batch_id'] or '-':>6}"
+                             f"  {snap['records']} rows, {snap['data_files']} data / {snap['delete_files']} delete files,"
+                             f" {snap['snapshots']} snapshots")
+    return lines
+
+
+def job_ok(status: dict) -> bool:
+    state = status["job"]["state"]
+    return not (state == "permanently_failed" or state.startswith("dead"))

@@ -1,0 +1,153 @@
+"""Operating the pipeline on real processes: alerts reach a webhook, a PostgreSQL outage heals by
+itself with nothing lost or doubled, a query that keeps failing ends permanently failed and
+`make status` says so."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+import yaml
+from confluent_kafka import Producer
+
+from pipeline_support import CONFIG, CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged
+from stack.services import service
+from stack.settings import REPO_ROOT
+from stack.workload import RandomWorkload
+from stack_support import BANK_ACCOUNTS_TOPIC, SETTINGS, kafka_config, mysql_connect
+from cdc_pipeline.supervisor import read_status
+
+pytestmark = pytest.mark.integration
+
+
+def status_file() -> dict:
+    path = CONFIG.job.status_file
+    return read_status(path if os.path.isabs(path) else REPO_ROOT / path) or {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dead_letters_over_the_threshold_alert(pipeline, alert_receiver):
+    marker = uuid.uuid4().hex[:10]
+    producer = Producer(kafka_config(acks="all"))
+    producer.produce(BANK_ACCOUNTS_TOPIC, key=b'{"id": 1}', value=f"not json {marker}".encode())
+    assert producer.flush(15) == 0
+    [alert] = alert_receiver.wait_for(lambda text: "dead letters" in text and "threshold 1" in text, 180,
+                                      "dead letters")[-1:]
+    assert alert["text"].startswith("[cdc-pipeline] dead letters: batch ")
+    assert {f["title"] for f in alert["attachments"][0]["fields"]} == {"query", "batch"}
+
+
+def test_a_failed_connector_task_alerts(pipeline, alert_receiver):
+    """A real Debezium connector whose task fails at start (its schema history file cannot be created)."""
+    name = f"alert-probe-{uuid.uuid4().hex[:6]}"
+    config = {
+        "connector.class": "io.debezium.connector.mysql.MySqlConnector", "tasks.max": "1",
+        "database.hostname": SETTINGS.host, "database.port": str(SETTINGS.mysql_port),
+        "database.user": SETTINGS.mysql_user, "database.password": SETTINGS.mysql_password,
+        "database.server.id": str(190000 + os.getpid() % 9000), "topic.prefix": name.replace("-", "_"),
+        "database.include.list": "bankdb", "table.include.list": "bankdb.bank_accounts", "snapshot.mode": "no_data",
+        "schema.history.internal": "io.debezium.storage.file.history.FileSchemaHistory",
+        "schema.history.internal.file.filename": f"/proc/{name}/history.dat",
+    }
+    url = f"{SETTINGS.connect_url}/connectors/{name}"
+    response = requests.put(f"{url}/config", json=config, timeout=60)
+    assert response.status_code in (200, 201), response.text
+    try:
+        [alert] = alert_receiver.wait_for(lambda text: f"connector {name} task 0 is FAILED" in text, 180,
+                                          f"{name} FAILED")[:1]
+        assert alert["text"].startswith("[cdc-pipeline] connector failed: ")
+        assert "history file" in alert["text"]
+    finally:
+        requests.delete(url, timeout=60)
+
+
+def test_postgres_outage_heals_by_itself(pipeline, lake, alert_receiver):
+    """PostgreSQL (the warehouse and the Iceberg catalog) stops during a workload and comes back: the
+    supervisor restarts the failed query until it gets through, and nothing is lost or doubled."""
+    before = status_file().get("restarts_total") or 0
+    postgres = service(SETTINGS, "postgres")
+    stop = threading.Event()
+    written = []
+
+    def workload():
+        with mysql_connect() as conn:
+            written.append(RandomWorkload(seed=11).run(conn, changes=20000, seconds=90, rate=100,
+                                                       should_stop=stop.is_set))
+
+    thread = threading.Thread(target=workload, daemon=True)
+    thread.start()
+    try:
+        time.sleep(10)
+        postgres.stop()
+        deadline = time.monotonic() + 120
+        while (status_file().get("restarts_total") or 0) <= before and time.monotonic() < deadline:
+            time.sleep(1)
+        restarted = (status_file().get("restarts_total") or 0) > before
+        time.sleep(5)
+    finally:
+        postgres.start()
+        stop.set()
+        thread.join(120)
+    assert restarted, f"the query did not fail and restart while PostgreSQL was down:\n{job_log_tail()}"
+    assert written and written[0] > 500
+    wait_converged(lake, timeout=420)
+    assert check_sinks(lake) == []
+    state = status_file()
+    assert job_alive() and state["state"] == "running" and state["restarts_in_a_row"] == 0, state
+    assert any(t.startswith("[cdc-pipeline] query failed:") for t in alert_receiver.texts())
+
+
+def test_a_query_that_keeps_failing_ends_permanently_failed(pipeline, alert_receiver, tmp_path):
+    """A second job whose warehouse port is closed: every batch fails; after max_restarts restarts
+    it stops for good, alerts, and `make status` shows the state and the last error."""
+    document = yaml.safe_load(CONFIG_PATH.read_text())
+    query_name = f"failing-probe-{uuid.uuid4().hex[:6]}"
+    document["postgres"]["port"] = free_port()
+    document["job"].update(query_name=query_name, checkpoint_location=str(tmp_path / "checkpoint"),
+                           max_restarts=2, restart_backoff_initial="1 second", restart_backoff_max="2 seconds")
+    document["alerts"]["connect_url"] = ""
+    config = tmp_path / "failing.yaml"
+    config.write_text(yaml.safe_dump(document))
+    env = {**os.environ, **SETTINGS.env(), "CDC_STATE_DIR": str(tmp_path / "state"),
+           "CDC_ALERT_WEBHOOK_URL": alert_receiver.url, "CDC_ALERT_MIN_INTERVAL": "1 hour"}
+    status_path = tmp_path / "state" / "run" / "cdc-stream.status.json"
+
+    def stack(*args, check=True):
+        done = subprocess.run([sys.executable, "-m", "stack", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert not check or done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    stack("submit", "--master", "local[1]", "--config", str(config))
+    try:
+        deadline = time.monotonic() + 300
+        while (read_status(status_path) or {}).get("state") != "permanently_failed" and time.monotonic() < deadline:
+            time.sleep(2)
+        state = read_status(status_path) or {}
+        log = (tmp_path / "state" / "logs" / "cdc-stream.log").read_text(errors="replace")
+        assert state.get("state") == "permanently_failed", f"{state}\n{log[-5000:]}"
+        assert state["restarts_total"] == 2 and "cdc_query_permanently_failed after 2 restarts" in log
+        shown = stack("status", "--config", str(config), "--json", check=False)
+        assert shown.returncode == 1, shown.stdout
+        job = json.loads(shown.stdout)["job"]
+        assert job["state"] == "permanently_failed" and job["query_name"] == query_name
+        assert "onnection" in job["last_error"]["message"], job["last_error"]  # "Connection refused"
+        screen = stack("status", "--config", str(config), check=False).stdout
+        assert f"STREAMING JOB  {query_name}: PERMANENTLY_FAILED" in screen and "last error" in screen
+        texts = [t for t in alert_receiver.texts() if query_name in t]
+        assert sum(t.startswith("[cdc-pipeline] query failed:") for t in texts) == 1, texts  # once per interval
+        assert sum(t.startswith("[cdc-pipeline] query permanently failed:") for t in texts) == 1, texts
+    finally:
+        stack("stop-job", check=False)

@@ -1,0 +1,216 @@
+"""Pure logic of operating the job: alert payloads and rate limits, connector failures, the
+supervisor's restart policy, lag per topic, the status file and the status screen."""
+from __future__ import annotations
+
+import json
+import threading
+
+from cdc_pipeline.alerts import Alerter, ConnectorWatcher, failed_components, slack_payload
+from cdc_pipeline.supervisor import (
+    StatusFile,
+    Supervisor,
+    lag_per_topic,
+    read_status,
+    restart_delay_ms,
+    short_error,
+)
+from stack.status import format_pipeline, job_ok, latest_snapshot
+
+
+def test_slack_payload():
+    payload = slack_payload("query failed", "q failed; restart 1 of 10", {"error": "boom"})
+    assert payload["text"] == "[cdc-pipeline] query failed: q failed; restart 1 of 10"
+    assert payload["attachments"][0]["fields"] == [{"title": "error", "value": "boom", "short": True}]
+
+
+def test_one_alert_per_condition_per_interval():
+    now, posted = [0.0], []
+    alerter = Alerter("http://127.0.0.1:1/hook", 60, post=lambda url, p: posted.append(p["text"]), clock=lambda: now[0])
+    assert alerter.alert("query_failed", "query failed", "first")
+    assert not alerter.alert("query_failed", "query failed", "again, too soon")
+    assert alerter.alert("dead_letters", "dead letters", "another condition")
+    now[0] = 61
+    assert alerter.alert("query_failed", "query failed", "after the interval")
+    assert posted == ["[cdc-pipeline] query failed: first", "[cdc-pipeline] dead letters: another condition",
+                      "[cdc-pipeline] query failed: after the interval"]
+
+
+def test_alerts_without_a_webhook_or_with_a_broken_one_do_not_raise():
+    assert not Alerter(None, 1).alert("k", "c", "s")
+
+    def refused(url, payload):
+        raise OSError("Connection refused")
+
+    assert not Alerter("http://127.0.0.1:1/hook", 1, post=refused).alert("k", "c", "s")
+
+
+CONNECT_STATUS = {
+    "mysql-connector": {"status": {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}},
+    "broken": {"status": {"connector": {"state": "RUNNING"},
+                          "tasks": [{"id": 0, "state": "FAILED", "trace": "SchemaHistoryException: no file\n\tat x"},
+                                    {"id": 1, "state": "RUNNING"}]}},
+    "dead": {"status": {"connector": {"state": "FAILED", "trace": "ConnectException: gone"}, "tasks": []}},
+}
+
+
+def test_failed_connectors_and_tasks():
+    assert failed_components(CONNECT_STATUS) == [
+        ("connector:broken:task-0", "connector broken task 0", "SchemaHistoryException: no file\n\tat x"),
+        ("connector:dead", "connector dead", "ConnectException: gone")]
+    assert failed_components({}) == []
+
+
+def test_connector_watcher_alerts_each_failure():
+    posted = []
+    alerter = Alerter("http://127.0.0.1:1/hook", 60, post=lambda url, p: posted.append(p["text"]))
+    watcher = ConnectorWatcher("http://connect", 1, alerter, fetch=lambda url: CONNECT_STATUS)
+    assert watcher.check() == ["connector:broken:task-0", "connector:dead"]
+    assert posted == ["[cdc-pipeline] connector failed: connector broken task 0 is FAILED: SchemaHistoryException: no file",
+                      "[cdc-pipeline] connector failed: connector dead is FAILED: ConnectException: gone"]
+
+    def unreachable(url):
+        raise OSError("refused")
+
+    assert ConnectorWatcher("http://connect", 1, alerter, fetch=unreachable).check() == []
+
+
+def test_restart_backoff_doubles_up_to_the_cap():
+    assert [restart_delay_ms(n, 5000, 60000) for n in (1, 2, 3, 4, 5, 6)] == [5000, 10000, 20000, 40000, 60000, 60000]
+
+
+def test_lag_per_topic():
+    progress = {"latestOffset": {"a": {"0": 100, "1": 50}, "b": {"0": 7}},
+                "endOffset": json.dumps({"a": {"0": 90, "1": 50}, "b": {"0": 7}})}
+    assert lag_per_topic(progress) == {"a": 10, "b": 0}
+    assert lag_per_topic({"endOffset": {"a": {"0": 1}}}) == {}
+
+
+def test_short_error_finds_the_root_cause():
+    text = ("An error occurred while calling o55.awaitTermination.\n"
+            "org.apache.spark.sql.streaming.StreamingQueryException: [FOREACH_BATCH_USER_FUNCTION_ERROR] An error ...\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+            "psycopg2.OperationalError: connection to server at \"127.0.0.1\", port 5 failed: Connection refused\n"
+            "\tat org.apache.spark.X\n")
+    assert short_error(text) == 'psycopg2.OperationalError: connection to server at "127.0.0.1", port 5 failed: Connection refused'
+    assert short_error("just a message\nmore") == "just a message"
+
+
+class FakeQuery:
+    """A query that fails (or runs until stopped) after `polls` awaitTermination calls."""
+
+    def __init__(self, error=None, polls=2):
+        self.id, self.runId, self.error, self.polls, self.stopped = "qid", "rid", error, polls, False
+
+    @property
+    def isActive(self):
+        return self.polls > 0 and not self.stopped
+
+    def awaitTermination(self, timeout):
+        self.polls -= 1
+        if self.polls == 0 and self.error is not None:
+            raise self.error  # as PySpark does for a failed query
+
+    def exception(self):
+        return self.error
+
+
+def supervise(tmp_path, queries, max_restarts=2, stop=None, alerts=None):
+    posted = [] if alerts is None else alerts
+    status = StatusFile(tmp_path / "run" / "status.json", "q")
+    alerter = Alerter("http://hook", 3600, post=lambda url, p: posted.append(p["text"]))
+    delays = []
+
+    class Stop(threading.Event):
+        def wait(self, timeout=None):
+            delays.append(timeout)
+            return super().is_set()
+
+    stop = stop or Stop()
+    supervisor = Supervisor(lambda: queries.pop(0), status, alerter, max_restarts, 1000, 4000, stop,
+                            lambda q: setattr(q, "stopped", True), poll_s=0)
+    return supervisor.run(), read_status(tmp_path / "run" / "status.json"), posted, delays
+
+
+def test_supervisor_restarts_then_gives_up(tmp_path):
+    queries = [FakeQuery(RuntimeError(f"psycopg2.OperationalError: down {n}")) for n in range(3)]
+    code, state, posted, delays = supervise(tmp_path, queries)
+    assert code == 1 and state["state"] == "permanently_failed"
+    assert (state["restarts_in_a_row"], state["restarts_total"]) == (2, 2) and delays == [1.0, 2.0]
+    assert state["last_error"]["message"] == "psycopg2.OperationalError: down 2"
+    assert posted == ["[cdc-pipeline] query failed: q failed; restart 1 of 2 in 1s",
+                      "[cdc-pipeline] query permanently failed: q failed 3 times in a row; not restarting"]
+    assert job_ok({"job": {"state": state["state"]}}) is False
+
+
+def test_a_successful_batch_resets_the_failures_in_a_row(tmp_path):
+    status_path = tmp_path / "run" / "status.json"
+    first, second, third = (FakeQuery(RuntimeError("ValueError: a")), FakeQuery(RuntimeError("ValueError: b")),
+                            FakeQuery(RuntimeError("ValueError: c")))
+    queries = [first, second, third, FakeQuery(None, polls=1)]
+    original = second.awaitTermination
+
+    def progress_then_fail(timeout):  # the second run completes a batch before it fails
+        StatusFile.batch_done(status_holder[0], {"batchId": 7, "sources": [{}]}, {})
+        original(timeout)
+
+    status_holder = []
+    second.awaitTermination = progress_then_fail
+    status = StatusFile(status_path, "q")
+    status_holder.append(status)
+    alerter = Alerter(None, 1)
+    stop = threading.Event()
+    code = Supervisor(lambda: queries.pop(0), status, alerter, 2, 1, 1, stop, lambda q: None, poll_s=0).run()
+    state = read_status(status_path)
+    assert code == 0 and state["state"] == "stopped"  # the fourth query ended without an error
+    assert state["restarts_total"] == 3 and state["last_batch"]["batch_id"] == 7
+
+
+def test_stop_request_stops_the_running_query(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    query = FakeQuery(None, polls=100)
+    code = Supervisor(lambda: query, StatusFile(tmp_path / "s.json", "q"), Alerter(None, 1), 2, 1, 1, stop,
+                      lambda q: setattr(q, "stopped", True), poll_s=0).run()
+    assert code == 0 and not query.stopped  # asked before the start: never started
+    stop.clear()
+    queries = [query]
+
+    def stopping_start():
+        stop.set()
+        return queries.pop(0)
+
+    assert Supervisor(stopping_start, StatusFile(tmp_path / "s.json", "q"), Alerter(None, 1), 2, 1, 1, stop,
+                      lambda q: setattr(q, "stopped", True), poll_s=0).run() == 0
+    assert query.stopped and read_status(tmp_path / "s.json")["state"] == "stopped"
+
+
+def test_latest_snapshot_from_table_metadata():
+    metadata = {"current-snapshot-id": 2, "snapshots": [
+        {"snapshot-id": 1, "timestamp-ms": 0, "summary": {"operation": "append"}},
+        {"snapshot-id": 2, "timestamp-ms": 1_700_000_000_000,
+         "summary": {"operation": "overwrite", "cdc.batch-id": "41", "total-records": "10", "total-data-files": "3",
+                     "total-delete-files": "1"}}]}
+    assert latest_snapshot(metadata) == {"snapshot_id": 2, "committed_at": "2023-11-14T22:13:20+00:00",
+                                         "operation": "overwrite", "batch_id": "41", "records": "10",
+                                         "data_files": "3", "delete_files": "1", "snapshots": 2}
+    assert latest_snapshot({"current-snapshot-id": -1, "snapshots": []}) == {"snapshot_id": None, "snapshots": 0}
+
+
+def test_status_screen():
+    status = {
+        "job": {"state": "restarting", "pid": 42, "query_name": "q", "spark_ui": "http://127.0.0.1:4040",
+                "last_batch": {"batch_id": 9, "timestamp": "2026-11-22T00:00:00Z", "rows_in": 10,
+                               "input_rows_per_s": 5.0, "processed_rows_per_s": 20.0, "lag_per_topic": {"t": 3}},
+                "last_error": {"at": "2026-11-22T00:00:01Z", "message": "psycopg2.OperationalError: down"},
+                "restarts_in_a_row": 2, "restarts_total": 3, "next_restart_at": "2026-11-22T00:00:11Z",
+                "max_restarts": 10, "compaction": "not scheduled"},
+        "warehouse": {"error": "connection refused"},
+        "lakehouse": {"tables": {"t_current": {"state": "not created yet"}}},
+    }
+    screen = "\n".join(format_pipeline(status))
+    for text in ("STREAMING JOB  q: RESTARTING  (PID 42)", "#9 at 2026-11-22T00:00:00Z: 10 rows", "lag              t 3",
+                 "restarts         2 in a row (max 10), 3 in all; next at 2026-11-22T00:00:11Z",
+                 "last error       2026-11-22T00:00:01Z: psycopg2.OperationalError: down",
+                 "WAREHOUSE  unreachable: connection refused", "t_current                    not created yet"):
+        assert text in screen, text
+    assert job_ok(status)
