@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless libjetty9-java
+APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless libjetty9-java docker-compose
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars up status down clean test submit stop lake-sql bench-source
+.PHONY: help setup system-packages venv jars up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -50,11 +50,40 @@ submit: up ## start the streaming job (spark-submit, MASTER=local[2]); UI on :40
 stop: ## stop the streaming job after its current micro-batch
 	$(PY) -m stack stop-job
 
+cluster-up: venv ## start a Spark standalone master (:7077, UI :8080) and worker (UI :8081) from pyspark
+	$(PY) -m stack cluster-up
+
+cluster-down: ## stop the Spark standalone cluster (and the job, if it runs there)
+	$(PY) -m stack cluster-down
+
+cluster-status: ## the Spark standalone master and worker: PID, health, applications, executors
+	@$(PY) -m stack cluster-status
+
+compact: up ## Iceberg maintenance, one run: compact files, expire snapshots, remove orphans (prints a report)
+	$(PY) -m stack compact --master '$(MASTER)'
+
+compact-schedule: up ## Iceberg maintenance every maintenance.interval, in the background
+	$(PY) -m stack compact --schedule --master '$(MASTER)'
+
+compact-stop: ## stop the scheduled maintenance after its current step
+	$(PY) -m stack compact-stop
+
 lake-sql: ## query Iceberg: make lake-sql Q="SELECT * FROM lake.cdc.bank_accounts_current"
 	@$(PY) jobs/lake_sql.py "$(Q)"
 
+verify: ## compare MySQL with both sinks (counts, per-key hashes) and the histories; exit 0 only if all match
+	@$(PY) jobs/verify.py $(VERIFY_ARGS)
+
 bench-source: up ## benchmark: cdc-kafka source vs a plain confluent-kafka consumer (prints the ratio)
 	$(PY) bench/kafka_source_throughput.py
+
+bench-drain: up ## benchmark: the job drains a 2 x 210k-event backlog; vs Debezium, raw Kafka/COPY/Iceberg, seed-000 (PNG in bench/out)
+	$(PY) bench/backlog_drain.py $(BENCH_ARGS)
+
+bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current latency at 1000, 250 and 50 changes/s (PNG in bench/out)
+	$(PY) bench/end_to_end_latency.py $(BENCH_ARGS)
+
+bench: bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)
 
 test: up ## run the test suite against the running local stack
 	$(PY) -m pytest $(PYTEST_ARGS)
