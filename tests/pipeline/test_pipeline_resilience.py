@@ -13,8 +13,10 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
-from pipeline_support import check_sinks, job_alive, pg_rows, start_job, wait_converged, wait_for
+from cdc_pipeline.supervisor import read_status
+from pipeline_support import CONFIG, check_sinks, job_alive, pg_rows, start_job, wait_converged, wait_for
 from stack import job
+from stack.settings import REPO_ROOT
 from stack.process import is_alive
 from stack_support import BANK_ACCOUNTS_TOPIC, SETTINGS, kafka_config, mysql_connect
 
@@ -100,10 +102,20 @@ def test_new_mysql_column_reaches_both_sinks(pipeline, lake):
     wait_converged(lake, tables={"transactions"})
 
 
+def _spark_ui() -> str:
+    """The job's own UI (4040 unless another Spark app took it first), from its status file."""
+    from urllib.parse import urlsplit
+    path = CONFIG.job.status_file
+    status = read_status(path if os.path.isabs(path) else REPO_ROOT / path) or {}
+    port = urlsplit(status.get("spark_ui") or "http://x:4040").port
+    return f"http://{SETTINGS.host}:{port}"
+
+
 def _running_spark_jobs() -> int:
     try:
-        apps = requests.get(f"http://{SETTINGS.host}:4040/api/v1/applications", timeout=2).json()
-        jobs = requests.get(f"http://{SETTINGS.host}:4040/api/v1/applications/{apps[0]['id']}/jobs",
+        ui = _spark_ui()
+        apps = requests.get(f"{ui}/api/v1/applications", timeout=2).json()
+        jobs = requests.get(f"{ui}/api/v1/applications/{apps[0]['id']}/jobs",
                             params={"status": "running"}, timeout=2).json()
         return len(jobs)
     except (requests.RequestException, ValueError, IndexError, KeyError):
