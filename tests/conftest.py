@@ -24,10 +24,34 @@ def lake():
     spark.stop()
 
 
+@pytest.fixture(scope="session")
+def alert_receiver():
+    """The webhook the streaming job alerts to during the tests (conf/pipeline.yaml reads the env)."""
+    from alert_receiver import AlertReceiver
+    receiver = AlertReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def pipeline(alert_receiver):
+    """The streaming job, started the way users start it (spark-submit, in the background), alerting
+    to the test receiver with short intervals (pipeline and chaos tests)."""
+    from pipeline_support import CONFIG, job_alive, start_job, stop_job
+    ensure_stack_up()
+    os.environ.update(CDC_ALERT_WEBHOOK_URL=alert_receiver.url, CDC_ALERT_MIN_INTERVAL="1 second",
+                      CDC_ALERT_CHECK_INTERVAL="2 seconds")
+    if job_alive():
+        stop_job()  # started by someone else: without the receiver
+    start_job()
+    yield CONFIG
+    stop_job()
+
+
 # Foundations first, the streaming job last: its session-scoped fixture then stops it right at the
 # end, instead of leaving it running while the stack tests restart the broker and Connect. The cluster
 # test comes after the pipeline tests: it stops their local job and runs the job on a standalone cluster.
-SUITE_ORDER = ("tests/unit/", "tests/docker/", "tests/stack/", "tests/kafka_source/", "tests/pipeline/", "tests/cluster/")
+SUITE_ORDER = ("tests/unit/", "tests/docker/", "tests/stack/", "tests/kafka_source/", "tests/pipeline/", "tests/chaos/", "tests/cluster/")
 
 
 def pytest_collection_modifyitems(config, items):
