@@ -52,13 +52,18 @@ def check_sinks(spark, tables=None) -> list[str]:
 
 def wait_for(problems, timeout: float, what: str, interval: float = 2.0) -> None:
     """Poll `problems()` (a list of what is still wrong) until it is empty, while the job is alive;
-    fail with the last problems and the end of the job's log."""
+    fail with the last problems and the end of the job's log. An exception from `problems()` counts
+    as a problem, not a failure: a reader of a service that is just coming back (PostgreSQL after an
+    outage test) recovers on a later poll."""
     deadline = time.monotonic() + timeout
     last: list = ["not checked yet"]
     while time.monotonic() < deadline:
         if not job_alive():
             raise AssertionError(f"the streaming job died while waiting for {what}:\n{job_log_tail()}")
-        last = problems()
+        try:
+            last = problems()
+        except Exception as exc:  # noqa: BLE001 - reported at the deadline if it persists
+            last = [f"checking raised {type(exc).__name__}: {str(exc)[:800]}"]
         if not last:
             return
         time.sleep(interval)

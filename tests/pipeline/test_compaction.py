@@ -14,7 +14,7 @@ import uuid
 import pytest
 import yaml
 
-from pipeline_support import CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged
+from pipeline_support import CONFIG, CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged, wait_for
 from stack import job
 from stack.settings import REPO_ROOT
 from stack.workload import RandomWorkload
@@ -43,6 +43,15 @@ def run_compaction(config_path: str, tables=(), timeout: float = 900):
     lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_EVENT)]
     assert len(lines) == 1, f"expected one report line, got {len(lines)}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.returncode, json.loads(lines[0]), done.stdout + done.stderr
+
+
+def small_changes_files(lake) -> int:
+    """Data files in the job's bank_accounts changes table: each batch appends at least one."""
+    ident = f"{CONFIG.iceberg.catalog_name}.{CONFIG.iceberg.namespace}.bank_accounts_changes"
+    if not lake.catalog.tableExists(ident):
+        return 0
+    lake.sql(f"REFRESH TABLE {ident}")
+    return lake.sql(f"SELECT count(*) AS n FROM {ident}.files WHERE content = 0").first()["n"]
 
 
 def steps_of(report, step, table=None):
@@ -151,7 +160,9 @@ def test_compaction_beside_the_streaming_job_loses_nothing(pipeline, lake, tmp_p
     thread = threading.Thread(target=workload, daemon=True)
     thread.start()
     try:
-        time.sleep(10)  # the stream is committing when compaction starts
+        # the stream is committing when compaction starts, and has left small files to compact
+        wait_for(lambda: [] if small_changes_files(lake) >= 3 else ["fewer than 3 changes files"], 300,
+                 "three batches of the workload in Iceberg")
         config = maintenance_config(tmp_path, min_input_files=2, delete_file_threshold=1,
                                     expire_older_than="0 seconds", retain_last=5)
         code, report, output = run_compaction(config)
