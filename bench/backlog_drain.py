@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+"""Backlog drain: how fast the streaming job applies a Kafka backlog to both sinks, against raw limits.
+
+With no job reading, each round writes ~210 000 change events through MySQL (bulk statements on
+bankdb, 1 000 rows each: 57 % inserts, 33 % updates of random earlier rows, 5 % inserts into
+transactions, 2.5 % deletes, each delete also giving a tombstone), so Debezium turns them into Kafka
+records; a consumer in this process watches the topics, which times Debezium (first MySQL statement ->
+last record readable in Kafka). Then the job (jobs/cdc_stream.py via stack.job.submit, local[2],
+exactly-once as always) starts from a FRESH checkpoint on a copy of conf/pipeline.yaml in
+bench/out/drain/ (own query name, checkpoint, `bench_drain_*` sink tables, starting offsets = the
+offsets recorded before the load), drains the backlog and is stopped. Round 2 repeats this on the
+tables round 1 filled (same batch size, about twice the table): cost per batch must follow the batch,
+not the table. Throughput = records (rows_in, tombstones included) of the job's `cdc_batch` log lines /
+(end of the last batch - start of the first, from the line times and trigger_ms); "submit -> drained"
+also counts JVM and session start. Driver RSS: /proc of the job's JVM and its Python driver, every 0.5 s.
+
+Raw limits, on round 1's data in the same run:
+  Kafka read      plain confluent-kafka read of exactly round 1's offset range, right after round 1's
+                  drain (before round 2 grows the log: Tansu reads slow down as it grows) (msgs/s)
+  PG COPY         round 1's rows of bench_drain_*_history (COPY TO memory, untimed) COPY'd into
+                  UNLOGGED tables without indexes (rows/s)
+  Iceberg append  round 1's rows of lake.cdc.bench_drain_*_changes, cached in a local[2] Spark session,
+                  `writeTo(scratch).append()` (write time only; session start and the read excluded)
+The seed-000 way, as a baseline: a confluent-kafka consumer applying each record on its own (INSERT
+into a history table, upsert or DELETE in a current table, COMMIT per record), on the first
+`--baseline-events` records (default 20 000) of round 1's range only, also right after round 1.
+
+Everything is dropped at the end (bench_* tables, ledger rows, Iceberg files, checkpoint) and the job is
+stopped even on failure; the rows loaded into MySQL stay (they are ordinary bankdb changes: a running
+`make submit` job applies them too). The real job must not run (it would compete for the 2 cores).
+
+    make bench-drain        (or: .venv/bin/python bench/backlog_drain.py --rounds 1 --scale 0.5)
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import time
+import uuid
+from decimal import Decimal
+
+import bench_support as bs
+
+GOAL_RSS_MB = 2048
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=2, choices=(1, 2, 3), help="backlogs drained one after the other (default 2)")
+    p.add_argument("--scale", type=float, default=1.0, help="events per round = 210 000 x scale (default 1)")
+    p.add_argument("--baseline-events", type=int, default=20_000, help="records for the seed-000 baseline")
+    p.add_argument("--fetch-wait-ms", type=int, default=2000, help=bs.FETCH_WAIT_HELP)
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("--timeout", type=float, default=900, help="bound on each wait, seconds")
+    p.add_argument("--keep", action="store_true", help="keep the bench sink tables and checkpoint")
+    p.add_argument("--seed", type=int, default=7)
+    return p.parse_args()
+
+
+# --- loading MySQL ---------------------------------------------------------------------------------------
+
+class BulkLoader:
+    """Bulk statements of `chunk` rows on bankdb, each its own transaction (autocommit)."""
+
+    def __init__(self, conn, seed: int, tag: str, chunk: int = 1000):
+        self.conn, self.rng, self.tag, self.chunk = conn, random.Random(seed), tag, chunk
+        self.live: list[int] = []
+        self.user_base = self.rng.randint(10**10, 2 * 10**10)
+        self.n = 0
+
+    def _insert_accounts(self, cur) -> int:
+        rng, rows = self.rng, []
+        for _ in range(self.chunk):
+            self.n += 1
+            rows.append((self.user_base + rng.randint(0, 999), f"bench-{self.tag}-{self.n}",
+                         Decimal(rng.randint(0, 10**8)) / 100))
+        sql = "INSERT INTO bank_accounts (user_id, account, balance) VALUES " + ",".join(["(%s,%s,%s)"] * len(rows))
+        cur.execute(sql, [v for r in rows for v in r])
+        first = cur.lastrowid
+        cur.execute("SELECT id FROM bank_accounts WHERE id BETWEEN %s AND %s AND account LIKE %s",
+                    (first, first + 10 * self.chunk, f"bench-{self.tag}-%"))
+        fresh = [r[0] for r in cur.fetchall()]
+        known = set(self.live[-2 * self.chunk:])
+        self.live.extend(i for i in fresh if i not in known)
+        return len(rows)
+
+    def _update_accounts(self, cur) -> int:
+        ids = self.rng.sample(self.live, min(self.chunk, len(self.live)))
+        cur.execute("UPDATE bank_accounts SET balance = balance + 1, user_id = %s + (id %% 1000) WHERE id IN ("
+                    + ",".join(["%s"] * len(ids)) + ")", [self.user_base, *ids])
+        return cur.rowcount
+
+    def _insert_transactions(self, cur) -> int:
+        rng = self.rng
+        rows = [(rng.choice(self.live), Decimal(rng.randint(1, 10**6)) / 100, rng.random() < 0.1)
+                for _ in range(self.chunk)]
+        cur.execute("INSERT INTO transactions (account_id, amount, txn_type, booking_date, is_reversal) VALUES "
+                    + ",".join(["(%s,%s,'DEPOSIT',CURRENT_DATE,%s)"] * len(rows)), [v for r in rows for v in r])
+        return len(rows)
+
+    def _delete_accounts(self, cur) -> int:
+        victims = []
+        for _ in range(min(self.chunk, len(self.live) - 1)):
+            i = self.rng.randrange(len(self.live))
+            self.live[i], self.live[-1] = self.live[-1], self.live[i]
+            victims.append(self.live.pop())
+        cur.execute("DELETE FROM bank_accounts WHERE id IN (" + ",".join(["%s"] * len(victims)) + ")", victims)
+        return 2 * cur.rowcount  # the delete event and its tombstone
+
+    def run(self, inserts: int, updates: int, txns: int, deletes: int) -> int:
+        """Run the chunks in a shuffled order; returns the Kafka records they will produce."""
+        ops = ["I"] * inserts + ["U"] * updates + ["T"] * txns + ["D"] * deletes
+        self.rng.shuffle(ops)
+        records = 0
+        with self.conn.cursor() as cur:
+            pending = list(ops)
+            while pending:
+                op = pending.pop(0)
+                if op != "I" and len(self.live) < 2 * self.chunk:
+                    pending.append(op)  # updates and deletes need rows first
+                    continue
+                records += {"I": self._insert_accounts, "U": self._update_accounts,
+                            "T": self._insert_transactions, "D": self._delete_accounts}[op](cur)
+        return records
+
+
+def load_round(loader: BulkLoader, start: dict, scale: float, timeout: float) -> dict:
+    """Run the statements, then poll the topics' true end offsets (fetch high watermarks, about once a
+    second) until they grew by the records the statements produce: Debezium's time, independent of how
+    fast anyone reads the topics."""
+    chunks = dict(inserts=round(120 * scale), updates=round(70 * scale), txns=round(10 * scale),
+                  deletes=max(1, round(5 * scale)))
+    t0 = time.time()
+    expected = loader.run(**chunks)
+    t_loaded = time.time()
+    print(f"  MySQL: {expected} change records committed in {t_loaded - t0:.1f}s "
+          f"({expected / (t_loaded - t0):.0f}/s); waiting for Debezium", flush=True)
+    deadline = time.monotonic() + timeout
+    last_count, last_change, last_print = -1, time.time(), 0.0
+    while True:
+        t_poll = time.time()
+        ends = bs.true_end_offsets()
+        count = bs.offset_span(start, ends)
+        if count >= expected:
+            break
+        if count != last_count:
+            last_count, last_change = count, time.time()
+        elif time.time() - last_change > 60:
+            print(f"  WARNING: Kafka stopped at {count} of {expected} expected records; going on with those")
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Debezium did not deliver {expected} records within {timeout:.0f}s (got {count})")
+        if time.monotonic() - last_print > 30:
+            print(f"  ... {count}/{expected} records in Kafka after {time.time() - t0:.0f}s", flush=True)
+            last_print = time.monotonic()
+        time.sleep(max(0.0, 1.0 - (time.time() - t_poll)))
+    # the end was reached between the previous poll and this one: count this poll's start
+    return {"records": count, "expected": expected, "mysql_s": t_loaded - t0, "debezium_s": t_poll - t0,
+            "start": start, "end": ends}
+
+
+# --- the job --------------------------------------------------------------------------------------------
+
+def drain(config_path, target: dict, expected: int, timeout: float, sampler, master: str) -> dict:
+    t_submit = time.time()
+    offset = bs.submit_job(config_path, master)
+    if not sampler.is_alive():
+        sampler.start()
+    batches = bs.wait_drained(offset, target, expected, timeout, sampler)
+    t_done = time.time()
+    print("  stopping the job:", bs.stop_job(), flush=True)
+    first, last = batches[0], batches[-1]
+    started = first["logged_at"] - (first.get("trigger_ms") or 0) / 1000
+    rows = sum(b.get("rows_in") or 0 for b in batches)
+    return {"batches": batches, "rows": rows, "seconds": last["logged_at"] - started,
+            "wall_s": t_done - t_submit}
+
+
+# --- raw limits -----------------------------------------------------------------------------------------
+
+def raw_kafka_read(start: dict, end: dict, timeout: float, fetch_wait_ms: int) -> tuple[int, float]:
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer(bs.kafka_config(**{"group.id": f"bench-raw-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                                    "fetch.wait.max.ms": fetch_wait_ms}))
+    todo = {(t, p): o for t, ps in end.items() for p, o in ps.items() if o > start[t].get(p, 0)}
+    t0 = time.monotonic()
+    c.assign([TopicPartition(t, p, start[t].get(p, 0)) for (t, p) in todo])
+    n = 0
+    while todo:
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"raw Kafka read timed out after {n} records")
+        for m in c.consume(num_messages=10000, timeout=1.0):
+            if m.error() is not None:
+                continue
+            key = (m.topic(), m.partition())
+            if key in todo:
+                n += 1
+                if m.offset() + 1 >= todo[key]:
+                    del todo[key]
+    elapsed = time.monotonic() - t0
+    c.close()
+    return n, elapsed
+
+
+def history_columns(cur, table: str) -> list[str]:
+    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                "AND column_name NOT IN ('_history_id', '_change_type', '_loaded_at') ORDER BY ordinal_position",
+                (table,))
+    return [r[0] for r in cur.fetchall()]
+
+
+def raw_pg_copy(config, lo: int, hi: int, run_id: str) -> tuple[int, float]:
+    from cdc_pipeline.pg_sql import quote_ident as q
+    rows, seconds, scratch = 0, 0.0, []
+    conn = bs.pg_connect()
+    try:
+        for t in config.tables:
+            history = f"{t.name}_history"
+            with conn.cursor() as cur:
+                names = history_columns(cur, history)
+                if not names:
+                    continue  # no change reached this table (tiny --scale)
+                cols = ", ".join(q(c) for c in names)
+                buf = io.BytesIO()
+                cur.copy_expert(f"COPY (SELECT {cols} FROM {q(history)} WHERE _batch_id BETWEEN {lo} AND {hi}) TO STDOUT", buf)
+                target = f"bench_copy_{t.name}_{run_id}"[:63]
+                scratch.append(target)
+                cur.execute(f"CREATE UNLOGGED TABLE {q(target)} AS SELECT {cols} FROM {q(history)} WITH NO DATA")
+                conn.commit()
+                buf.seek(0)
+                t0 = time.monotonic()
+                cur.copy_expert(f"COPY {q(target)} ({cols}) FROM STDIN", buf)
+                conn.commit()
+                seconds += time.monotonic() - t0
+                rows += cur.rowcount
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            for target in scratch:
+                cur.execute(f"DROP TABLE IF EXISTS {q(target)}")
+        conn.commit()
+        conn.close()
+    return rows, seconds
+
+
+def raw_iceberg_append(config, lo: int, hi: int, run_id: str, master: str) -> tuple[int, float]:
+    from cdc_pipeline.spark_session import build_session
+    t0 = time.monotonic()
+    spark = build_session(config, app_name="cdc-bench-raw-append", master=master,
+                          extra={"spark.ui.enabled": "false"})
+    spark.sparkContext.setLogLevel("WARN")
+    print(f"  Spark session for the Iceberg append: {time.monotonic() - t0:.1f}s (not counted)", flush=True)
+    ice = config.iceberg
+    rows, seconds, scratch = 0, 0.0, []
+    try:
+        for t in config.tables:
+            src = f"{ice.catalog_name}.{ice.namespace}.{t.name}_changes"
+            name = f"bench_scratch_{t.name}_{run_id}"
+            dst = f"{ice.catalog_name}.{ice.namespace}.{name}"
+            if not spark.catalog.tableExists(src):
+                continue  # no change reached this table (tiny --scale)
+            df = spark.table(src).where(f"_batch_id BETWEEN {lo} AND {hi}").cache()
+            n = df.count()
+            writer = df.limit(0).writeTo(dst).using("iceberg")
+            for k, v in ice.table_properties().items():
+                writer = writer.tableProperty(k, str(v))
+            from pyspark.sql import functions as F
+            writer.partitionedBy(F.days("_source_ts")).create()
+            scratch.append(name)
+            t0 = time.monotonic()
+            df.writeTo(dst).append()
+            seconds += time.monotonic() - t0
+            rows += n
+            df.unpersist()
+    finally:
+        for name in scratch:
+            try:
+                spark.sql(f"DROP TABLE IF EXISTS {ice.catalog_name}.{ice.namespace}.{name} PURGE")
+            except Exception as err:
+                print(f"  WARNING: dropping {name}: {err}")
+        spark.stop()
+    return rows, seconds
+
+
+def seed000_baseline(start: dict, end: dict, limit: int, run_id: str, timeout: float,
+                     fetch_wait_ms: int) -> tuple[int, float]:
+    """The seed-000 way: one record at a time, history INSERT + current upsert/DELETE, COMMIT each."""
+    import json
+
+    from confluent_kafka import Consumer, TopicPartition
+    hist, cur_t = f"bench_seed_history_{run_id}", f"bench_seed_current_{run_id}"
+    conn = bs.pg_connect()
+    with conn.cursor() as cur:
+        cur.execute(f"""CREATE TABLE {hist} (id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, kafka_partition INT NOT NULL,
+                        kafka_offset BIGINT NOT NULL, op CHAR(1) NOT NULL, source_ts TIMESTAMPTZ, key BIGINT NOT NULL,
+                        row JSONB, UNIQUE (topic, kafka_partition, kafka_offset))""")
+        cur.execute(f"""CREATE TABLE {cur_t} (topic TEXT NOT NULL, key BIGINT NOT NULL, row JSONB NOT NULL,
+                        source_ts TIMESTAMPTZ, PRIMARY KEY (topic, key))""")
+    conn.commit()
+    c = Consumer(bs.kafka_config(**{"group.id": f"bench-seed-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                                    "fetch.wait.max.ms": fetch_wait_ms}))
+    todo = {(t, p): o for t, ps in end.items() for p, o in ps.items() if o > start[t].get(p, 0)}
+    c.assign([TopicPartition(t, p, start[t].get(p, 0)) for (t, p) in todo])
+    n = 0
+    t0 = time.monotonic()
+    try:
+        with conn.cursor() as cur:
+            while n < limit and todo:
+                if time.monotonic() - t0 > timeout:
+                    raise SystemExit(f"seed-000 baseline timed out after {n} records")
+                for m in c.consume(num_messages=500, timeout=1.0):
+                    if n >= limit:
+                        break
+                    key = (m.topic(), m.partition())
+                    if m.error() is not None or key not in todo or m.offset() >= todo[key]:
+                        continue
+                    n += 1
+                    if m.value() is None:
+                        continue  # tombstone: nothing to apply
+                    payload = json.loads(m.value())["payload"]
+                    op, row = payload["op"], payload["after"] or payload["before"]
+                    ts = payload["source"]["ts_ms"] / 1000
+                    cur.execute(f"INSERT INTO {hist} (topic, kafka_partition, kafka_offset, op, source_ts, key, row) "
+                                "VALUES (%s, %s, %s, %s, to_timestamp(%s), %s, %s) ON CONFLICT DO NOTHING",
+                                (m.topic(), m.partition(), m.offset(), op, ts, row["id"], json.dumps(row)))
+                    if op == "d":
+                        cur.execute(f"DELETE FROM {cur_t} WHERE topic = %s AND key = %s", (m.topic(), row["id"]))
+                    else:
+                        cur.execute(f"INSERT INTO {cur_t} (topic, key, row, source_ts) VALUES (%s, %s, %s, to_timestamp(%s)) "
+                                    "ON CONFLICT (topic, key) DO UPDATE SET row = EXCLUDED.row, source_ts = EXCLUDED.source_ts",
+                                    (m.topic(), row["id"], json.dumps(row), ts))
+                    conn.commit()
+        elapsed = time.monotonic() - t0
+    finally:
+        c.close()
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {hist}")
+            cur.execute(f"DROP TABLE IF EXISTS {cur_t}")
+        conn.commit()
+        conn.close()
+    return n, elapsed
+
+
+# --- table size per batch (for the cost plot) --------------------------------------------------------------
+
+def table_rows_before(config) -> dict[int, int]:
+    """Rows in the first table's current table before each batch, from the history (inserts - deletes)."""
+    from cdc_pipeline.pg_sql import quote_ident as q
+    t = config.tables[0]
+    with bs.pg_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT _batch_id, count(*) FILTER (WHERE _op IN ('c', 'r')) - count(*) FILTER (WHERE _op = 'd') "
+                    f"FROM {q(t.name + '_history')} GROUP BY _batch_id ORDER BY _batch_id")
+        rows = cur.fetchall()
+    conn.close()
+    out, total = {}, 0
+    for batch_id, delta in rows:
+        out[batch_id] = total
+        total += delta
+    return out
+
+
+def plot(path, rounds, sizes, sampler, throughput_rows, min_raw):
+    plt = bs.pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(21, 5.6), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    ax = axes[0]
+    markers = "os^"
+    for i, r in enumerate(rounds):
+        b = r["drain"]["batches"]
+        xs = [x.get("rows_in") or 0 for x in b]
+        ys = [(x.get("batch_seconds") or (x.get("trigger_ms") or 0) / 1000) for x in b]
+        cs = [sizes.get(x.get("batch_id"), 0) / 1000 for x in b]
+        sc = ax.scatter(xs, ys, c=cs, cmap="viridis", marker=markers[i % 3], s=60, edgecolors="k",
+                        vmin=0, vmax=max(sizes.values() or [1]) / 1000, label=f"round {i + 1}")
+    if rounds:
+        fig.colorbar(sc, ax=ax, label="bank_accounts rows in the sink before the batch (thousands)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("records in the batch")
+    ax.set_ylabel("batch seconds (foreachBatch)")
+    ax.set_title("cost per batch vs batch size")
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+    ax = axes[1]
+    if sampler.samples:
+        t0, prev, pts = sampler.samples[0][0], None, []
+        nan = float("nan")
+        for s in sampler.samples:
+            if prev is not None and s[0] - prev > 5:
+                pts.append((s[0] - t0 - 1, nan, nan, nan))  # the job was stopped: break the lines
+            pts.append((s[0] - t0, s[1], s[2], s[3]))
+            prev = s[0]
+        ts = [p[0] for p in pts]
+        ax.plot(ts, [p[1] for p in pts], label="JVM (driver + executors)")
+        ax.plot(ts, [p[2] for p in pts], label="Python driver")
+        ax.plot(ts, [p[1] + p[2] for p in pts], label="JVM + Python driver")
+        ax.plot(ts, [p[3] for p in pts], label="Python workers", alpha=0.6)
+    ax.axhline(GOAL_RSS_MB, color="r", linestyle="--", label="goal 2 GB")
+    ax.set_xlabel("seconds (job running; gaps = job stopped between rounds)")
+    ax.set_ylabel("RSS MB")
+    ax.set_title("driver memory, local[2]")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+    ax = axes[2]
+    labels = [r[0] for r in throughput_rows]
+    values = [r[3] for r in throughput_rows]
+    ax.barh(labels, values, color=["tab:blue" if lab.startswith("job") else "tab:gray" for lab in labels])
+    ax.axvline(min_raw / 2, color="r", linestyle="--", label="goal: half the smallest raw limit")
+    ax.set_xscale("log")
+    ax.set_xlabel("records (rows) per second, log scale")
+    ax.set_title("throughput")
+    ax.legend(fontsize=8)
+    ax.invert_yaxis()
+    bs.save_figure(plt, fig, path)
+
+
+def main() -> int:
+    args = parse_args()
+    run_id, out = bs.begin_run("drain")
+    start0 = bs.true_end_offsets()
+    config_path = bs.write_bench_config(out, "bench_drain_", bs.offsets_json(start0), run_id,
+                                        fetch_wait_ms=args.fetch_wait_ms)
+    config = bs.load_bench_config(config_path)
+    print(f"config {config_path}: query {config.job.query_name}, tables {[t.name for t in config.tables]}, "
+          f"max_offsets_per_trigger {config.source.max_offsets_per_trigger}, trigger {config.source.trigger_interval}, "
+          f"source kafka options {dict(config.source.kafka_options)}")
+    sampler = bs.RssSampler()
+    rounds = []
+    conn = bs.mysql_connect(bs.SETTINGS)
+    loader = BulkLoader(conn, args.seed, run_id)
+    try:
+        start = start0
+        for i in range(args.rounds):
+            print(f"\nround {i + 1}: loading MySQL (job stopped)", flush=True)
+            load = load_round(loader, start, args.scale, args.timeout)
+            print(f"  Debezium: {load['records']} records in Kafka {load['debezium_s']:.1f}s after the first "
+                  f"statement: {load['records'] / load['debezium_s']:.0f}/s", flush=True)
+            print(f"round {i + 1}: draining with the job", flush=True)
+            result = drain(config_path, load["end"], load["records"], args.timeout, sampler, args.master)
+            print(f"  job: {result['rows']} records in {len(result['batches'])} batches, {result['seconds']:.1f}s "
+                  f"({result['rows'] / result['seconds']:.0f}/s); submit -> drained {result['wall_s']:.1f}s", flush=True)
+            rounds.append({"load": load, "drain": result})
+            start = load["end"]
+            if i == 0:
+                # Kafka-side limits right away, on the log as the job read it (Tansu reads slow down as
+                # the log grows: each record batch is one S3 object)
+                print("raw limits on round 1's data (Kafka side, before any further load)", flush=True)
+                k_n, k_s = raw_kafka_read(load["start"], load["end"], args.timeout, args.fetch_wait_ms or 500)
+                print(f"  Kafka read: {k_n} in {k_s:.2f}s", flush=True)
+                s_n, s_s = seed000_baseline(load["start"], load["end"], args.baseline_events, run_id, args.timeout,
+                                            args.fetch_wait_ms or 500)
+                print(f"  seed-000 per-event: {s_n} in {s_s:.1f}s", flush=True)
+        sampler.stop()
+
+        r1 = rounds[0]
+        ids = [b["batch_id"] for b in r1["drain"]["batches"]]
+        lo, hi = min(ids), max(ids)
+        print("\nraw limits on round 1's data (sink side)", flush=True)
+        p_n, p_s = raw_pg_copy(config, lo, hi, run_id)
+        print(f"  PostgreSQL COPY: {p_n} rows in {p_s:.2f}s", flush=True)
+        i_n, i_s = raw_iceberg_append(config, lo, hi, run_id, args.master)
+        print(f"  Iceberg append: {i_n} rows in {i_s:.2f}s", flush=True)
+        sizes = table_rows_before(config)
+    finally:
+        sampler.stop()
+        conn.close()
+        bs.cleanup(config, out, args.keep)
+
+    # --- report ---
+    print("\n" + bs.machine_line().replace("at start", "at the end"))
+    print("NOTE: measured while other jobs (Spark test suites) ran on the same 2 cores unless the load average is < 1.\n")
+    print("per batch (rows_in counts Kafka records, tombstones included):")
+    rows = []
+    for i, r in enumerate(rounds):
+        for b in r["drain"]["batches"]:
+            bsec = b.get("batch_seconds") or 0
+            rows.append([i + 1, b.get("batch_id"), sizes.get(b.get("batch_id"), ""), b.get("rows_in"),
+                         b.get("trigger_ms"), bsec, b.get("iceberg_s"), b.get("postgres_s"),
+                         f"{(b.get('rows_in') or 0) / bsec:.0f}" if bsec else ""])
+    bs.print_table(["round", "batch", "table rows before", "records", "trigger ms", "batch s", "iceberg s",
+                    "postgres s", "records/s"], rows, "<" + ">" * 8)
+
+    job_rate = [r["drain"]["rows"] / r["drain"]["seconds"] for r in rounds]
+    deb_rate = [r["load"]["records"] / r["load"]["debezium_s"] for r in rounds]
+    raw = [(f"raw: Kafka read (confluent-kafka, fetch wait {args.fetch_wait_ms or 500} ms)", k_n, k_s), ("raw: PostgreSQL COPY (unlogged, no index)", p_n, p_s),
+           ("raw: Iceberg append (Spark local[2])", i_n, i_s)]
+    min_raw = min(n / s for _, n, s in raw)
+    table = []
+    for i, r in enumerate(rounds):
+        table.append((f"Debezium, round {i + 1} (MySQL commit -> Kafka)", r["load"]["records"], r["load"]["debezium_s"],
+                      deb_rate[i]))
+    for i, r in enumerate(rounds):
+        what = "empty tables" if i == 0 else "tables of round %s" % " + ".join(str(j + 1) for j in range(i))
+        table.append((f"job drain, round {i + 1} ({what})", r["drain"]["rows"], r["drain"]["seconds"], job_rate[i]))
+    table += [(label, n, s, n / s) for label, n, s in raw]
+    table.append((f"seed-000 per-event commit ({s_n} records only)", s_n, s_s, s_n / s_s))
+    print("\nthroughput:")
+    bs.print_table(["measurement", "records", "seconds", "per s", "job round 1 / this"],
+                   [[lab, n, f"{s:.2f}", f"{v:,.0f}", f"{job_rate[0] / v:.2f}"] for lab, n, s, v in table])
+
+    peaks = sampler.peaks()
+    print(f"\ndriver RSS peaks (MB): JVM {peaks['jvm']:.0f}, Python driver {peaks['python_driver']:.0f}, "
+          f"JVM + Python driver {peaks['jvm_plus_driver']:.0f}, Python workers {peaks['python_workers']:.0f}, "
+          f"all {peaks['all']:.0f}")
+
+    full = [[b for b in r["drain"]["batches"] if (b.get("rows_in") or 0) >= 0.9 * config.source.max_offsets_per_trigger]
+            for r in rounds]
+    per_k = [bs.mean(1000 * (b.get("batch_seconds") or 0) / b["rows_in"] for b in f) for f in full]
+    print("\ngoals:")
+    goal_rows = [
+        ["drain >= 1/2 x smallest raw limit", f"{job_rate[0]:,.0f}/s vs {min_raw / 2:,.0f}/s (ratio {job_rate[0] / min_raw:.2f})",
+         bs.verdict(job_rate[0] >= min_raw / 2)],
+        ["drain >= 5 x Debezium's rate", f"{job_rate[0]:,.0f}/s vs 5 x {deb_rate[0]:,.0f}/s (ratio {job_rate[0] / deb_rate[0]:.1f})",
+         bs.verdict(job_rate[0] >= 5 * deb_rate[0])],
+        ["driver RSS (JVM + Python driver) <= 2 GB", f"peak {peaks['jvm_plus_driver']:.0f} MB",
+         bs.verdict(peaks["jvm_plus_driver"] <= GOAL_RSS_MB)],
+    ]
+    if len(rounds) > 1 and all(f for f in full):
+        growth = per_k[-1] / per_k[0]
+        size_1 = bs.mean(sizes.get(b["batch_id"], 0) for b in full[0])
+        size_n = bs.mean(sizes.get(b["batch_id"], 0) for b in full[-1])
+        goal_rows.append(["batch cost follows the batch, not the table",
+                          f"full batches: {per_k[0]:.3f} s/1k records (round 1, table ~{size_1:,.0f} rows) vs "
+                          f"{per_k[-1]:.3f} (round {len(rounds)}, ~{size_n:,.0f} rows): x{growth:.2f}",
+                          bs.verdict(growth <= 1.5) + " (criterion: < 1.5x)"])
+    bs.print_table(["goal", "measured", "status"], goal_rows, "<<<")
+    dominant = {"iceberg_s": 0.0, "postgres_s": 0.0}
+    for r in rounds:
+        for b in r["drain"]["batches"]:
+            for k in dominant:
+                dominant[k] += b.get(k) or 0
+    total = sum((b.get("batch_seconds") or 0) for r in rounds for b in r["drain"]["batches"])
+    if total:
+        print(f"\nwhere batch time goes: Iceberg {dominant['iceberg_s'] / total:.0%}, PostgreSQL "
+              f"{dominant['postgres_s'] / total:.0%}, rest (decode, planning, summaries) "
+              f"{1 - sum(dominant.values()) / total:.0%} of {total:.1f}s")
+
+    bs.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    png = bs.OUT_DIR / "backlog_drain.png"
+    plot(png, rounds, sizes, sampler, [(lab, n, s, v) for lab, n, s, v in table], min_raw)
+    print(f"\nplot: {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""Shared pieces of the pipeline benchmarks (bench/backlog_drain.py, bench/end_to_end_latency.py).
+
+Everything talks to the stack of the current CDC_* settings (loopback only). The benchmarks run their
+own copy of the streaming job, recorded as the Spark app `cdc-bench` (PID and log in the state
+directory, next to but apart from `make submit`'s `cdc-stream`), with a config written to bench/out/
+whose checkpoint, query name and sink tables are the benchmark's own, so the real ones are untouched.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO_ROOT / "bench" / "out"
+sys.path.insert(0, str(REPO_ROOT))
+
+from stack import job  # noqa: E402
+from stack.settings import load_settings  # noqa: E402
+from stack.workload import mysql_connect  # noqa: E402,F401  (re-exported for the scripts)
+
+SETTINGS = load_settings()
+BASE_CONFIG = REPO_ROOT / "conf" / "pipeline.yaml"
+# The benchmark's job: the same script as `make submit`, its own PID and log file.
+BENCH_APP = job.SparkApp("cdc-bench", job.STREAM.script, job.STREAM.ready_marker)
+TOPICS = ("oltp.bankdb.bank_accounts", "oltp.bankdb.transactions")
+
+
+# --- machine -------------------------------------------------------------------------------------------
+
+def machine_line() -> str:
+    mem_kb = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    os_name = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return (f"machine: nproc {os.cpu_count()}, RAM {mem_kb / 1024 / 1024:.1f} GiB, {os_name}, "
+            f"{datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}, load average "
+            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start")
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+# --- connections ---------------------------------------------------------------------------------------
+
+def pg_connect(database: str | None = None):
+    import psycopg2
+    s = SETTINGS
+    return psycopg2.connect(host=s.host, port=s.pg_port, user=s.pg_user, password=s.pg_password,
+                            dbname=database or s.pg_database, connect_timeout=10)
+
+
+def kafka_config(**extra) -> dict:
+    return {"bootstrap.servers": SETTINGS.kafka_bootstrap, "log_level": 3, **extra}
+
+
+def partitions_of(topic: str) -> list[int]:
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient(kafka_config()).list_topics(topic, timeout=10)
+    return sorted(md.topics[topic].partitions)
+
+
+def true_end_offsets(topics=TOPICS) -> dict[str, dict[int, int]]:
+    """{topic: {partition: end}} from fetch responses: Tansu's ListOffsets "latest" can be short
+    (README, Why these components), so fetch the record before it and read the high watermark."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    out: dict[str, dict[int, int]] = {}
+    for topic in topics:
+        out[topic] = {}
+        for partition in partitions_of(topic):
+            c = Consumer(kafka_config(**{"group.id": f"bench-end-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
+            try:
+                tp = TopicPartition(topic, partition)
+                low, listed = c.get_watermark_offsets(tp, timeout=10)
+                if listed <= low:
+                    out[topic][partition] = low
+                    continue
+                c.assign([TopicPartition(topic, partition, listed - 1)])
+                c.consume(1, timeout=10)
+                out[topic][partition] = max(listed, c.get_watermark_offsets(tp, cached=True)[1])
+            finally:
+                c.close()
+    return out
+
+
+def offsets_json(offsets: dict[str, dict[int, int]]) -> str:
+    return json.dumps({t: {str(p): o for p, o in ps.items()} for t, ps in offsets.items()}, separators=(",", ":"))
+
+
+def offset_span(start: dict, end: dict) -> int:
+    return sum(end[t][p] - start[t].get(p, 0) for t in end for p in end[t])
+
+
+# --- the benchmark's job -------------------------------------------------------------------------------
+
+FETCH_WAIT_HELP = ("kafka.fetch.max.wait.ms for the job's source executors and the raw reads (default 2000; 0 = "
+                   "keep conf/pipeline.yaml's, i.e. the source's 500). Tansu answers EMPTY fetches when finding the "
+                   "records in S3 takes longer than the wait; with Debezium's small record batches (~4 events per S3 "
+                   "object) a partition of ~50k objects needs more than 500 ms, and the job then fails after 120 s")
+
+
+def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run_id: str,
+                       max_offsets_per_trigger: int | None = None, fetch_wait_ms: int = 0) -> Path:
+    """conf/pipeline.yaml with the benchmark's own checkpoint, query name, sink tables and status file
+    (and, if fetch_wait_ms, that kafka.fetch.max.wait.ms for the source)."""
+    import yaml
+    raw = yaml.safe_load(BASE_CONFIG.read_text())
+    cfg = copy.deepcopy(raw)
+    if starting_offsets is not None:
+        cfg["source"]["starting_offsets"] = starting_offsets
+    if fetch_wait_ms:
+        cfg["source"].setdefault("kafka_options", {})
+        cfg["source"]["kafka_options"] = {**(cfg["source"]["kafka_options"] or {}),
+                                          "kafka.fetch.max.wait.ms": str(fetch_wait_ms)}
+    if max_offsets_per_trigger is not None:
+        cfg["source"]["max_offsets_per_trigger"] = max_offsets_per_trigger
+    for table in cfg["tables"]:
+        base = table.get("name") or table["topic"].rsplit(".", 1)[1]
+        table["name"] = f"{prefix}{base}"
+        if table.get("stats"):
+            table["stats"]["table"] = f"{prefix}{table['stats'].get('table', 'user_account_stats')}"
+    job_cfg = cfg.setdefault("job", {})
+    job_cfg["query_name"] = f"{prefix}{run_id}"
+    job_cfg["checkpoint_location"] = str(out / "checkpoint")
+    job_cfg["status_file"] = str(out / "status.json")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "pipeline.yaml"
+    path.write_text("# written by bench/bench_support.py from conf/pipeline.yaml\n" + yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def load_bench_config(path: Path):
+    from cdc_pipeline.config import load_config
+    return load_config(path, {**os.environ, **SETTINGS.env()})
+
+
+def job_running() -> bool:
+    return job.app_process(SETTINGS, BENCH_APP).pid() is not None
+
+
+def real_job_running() -> bool:
+    return job.job_process(SETTINGS).pid() is not None
+
+
+def submit_job(config_path: Path, master: str = "local[2]") -> int:
+    """Start the benchmark's job; returns the byte offset of its log where this run begins."""
+    if job_running():
+        raise SystemExit("a benchmark job (cdc-bench) is already running; stop it first "
+                         "(python -c 'from stack import job; ...' or kill its recorded PID)")
+    log_file = job.app_process(SETTINGS, BENCH_APP).log_file
+    start = log_file.stat().st_size if log_file.exists() else 0
+    print("  job:", job.submit(SETTINGS, master, config_path, BENCH_APP), flush=True)
+    return start
+
+
+def stop_job() -> str:
+    return job.stop(SETTINGS, app=BENCH_APP)
+
+
+def job_pid() -> int | None:
+    return job.app_process(SETTINGS, BENCH_APP).pid()
+
+
+def job_log_file() -> Path:
+    return job.app_process(SETTINGS, BENCH_APP).log_file
+
+
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+
+
+def read_batches(log_offset: int) -> list[dict]:
+    """The job's `cdc_batch` lines since `log_offset`, each with `logged_at` (epoch seconds)."""
+    out = []
+    try:
+        with open(job_log_file(), "rb") as fh:
+            fh.seek(log_offset)
+            text = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        if '"event": "cdc_batch"' not in line:
+            continue
+        m = _LOG_TIME.match(line)
+        try:
+            rec = json.loads(line[line.index("{"):])
+        except ValueError:
+            continue
+        rec["logged_at"] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else time.time()
+        out.append(rec)
+    return out
+
+
+def log_errors(log_offset: int) -> list[str]:
+    with open(job_log_file(), "rb") as fh:
+        fh.seek(log_offset)
+        text = fh.read().decode(errors="replace")
+    return [line for line in text.splitlines() if "cdc_query_failed" in line or "Traceback" in line]
+
+
+def batch_end_offsets(batch: dict) -> dict[str, dict[int, int]]:
+    raw = batch.get("end_offsets")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {t: {int(p): int(o) for p, o in ps.items()} for t, ps in raw.items() if isinstance(ps, dict)}
+
+
+def reached(ends: dict, target: dict) -> bool:
+    return all(ends.get(t, {}).get(p, -1) >= o for t, ps in target.items() for p, o in ps.items())
+
+
+def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: float, sampler=None,
+                 stall_s: float = 120) -> list[dict]:
+    """Wait until the job's batches reached `target` offsets (or read `expected_rows` records).
+
+    When the job has read >= 98 % of them and logs no new batch for `stall_s`, stop waiting with a
+    warning: on Tansu the source can settle short of the end (its end probe gets no fetch answer
+    and falls back to a short ListOffsets answer), and offset gaps (records Kafka Connect re-sent,
+    a jumped high watermark) make the offset span larger than the records."""
+    deadline = time.monotonic() + timeout
+    last_print = 0.0
+    seen, last_new = 0, time.monotonic()
+    while time.monotonic() < deadline:
+        batches = read_batches(log_offset)
+        rows = sum(b.get("rows_in") or 0 for b in batches)
+        if batches and (reached(batch_end_offsets(batches[-1]), target) or rows >= expected_rows):
+            return batches
+        if len(batches) != seen:
+            seen, last_new = len(batches), time.monotonic()
+        elif rows >= 0.98 * expected_rows and time.monotonic() - last_new > stall_s:
+            print(f"  WARNING: the job read {rows} of {expected_rows} records and then no new batch for "
+                  f"{stall_s:.0f}s; it settled short of the end offsets: measuring up to its last batch", flush=True)
+            return batches
+        if not job_running():
+            raise SystemExit("the benchmark job died:\n" + job.tail(SETTINGS, BENCH_APP))
+        errors = log_errors(log_offset)
+        if errors:
+            raise SystemExit("the benchmark job failed:\n" + "\n".join(errors[:5]))
+        if time.monotonic() - last_print > 15:
+            extra = f", RSS peak {sampler.peak_driver_mb():.0f} MB" if sampler else ""
+            print(f"  ... {len(batches)} batches, {rows}/{expected_rows} records{extra}", flush=True)
+            last_print = time.monotonic()
+        time.sleep(1)
+    raise SystemExit(f"the job did not drain {expected_rows} records within {timeout:.0f}s")
+
+
+# --- memory --------------------------------------------------------------------------------------------
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(stat.parent.name))
+    return kids
+
+
+class RssSampler(threading.Thread):
+    """Samples the RSS of the job's JVM (driver + executors in local mode), its Python driver (the JVM's
+    child running cdc_stream.py) and the Python workers (all other descendants), from /proc."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, float, float, float]] = []  # (epoch, jvm, driver, workers) MB
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            jvm = job_pid()
+            if jvm is not None:
+                kids = _children()
+                driver, workers = 0.0, 0.0
+                todo = list(kids.get(jvm, []))
+                while todo:
+                    pid = todo.pop()
+                    todo.extend(kids.get(pid, []))
+                    try:
+                        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    if b"cdc_stream.py" in cmd:
+                        driver += _rss_mb(pid)
+                    else:
+                        workers += _rss_mb(pid)
+                self.samples.append((time.time(), _rss_mb(jvm), driver, workers))
+            self._halt.wait(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        if self.is_alive():
+            self.join(10)
+
+    def peak_driver_mb(self) -> float:
+        return max((s[1] + s[2] for s in self.samples), default=0.0)
+
+    def peaks(self) -> dict[str, float]:
+        s = self.samples
+        return {"jvm": max((x[1] for x in s), default=0.0), "python_driver": max((x[2] for x in s), default=0.0),
+                "python_workers": max((x[3] for x in s), default=0.0),
+                "jvm_plus_driver": self.peak_driver_mb(),
+                "all": max((x[1] + x[2] + x[3] for x in s), default=0.0)}
+
+
+# --- cleanup -------------------------------------------------------------------------------------------
+
+def drop_postgres(config, query_id: str | None) -> None:
+    from cdc_pipeline.pg_sql import quote_ident as q
+    names = [t.name for t in config.tables]
+    with pg_connect() as conn, conn.cursor() as cur:
+        for t in config.tables:
+            for rel in (f"{t.name}_history", f"{t.name}_current", f"cdc_stage_{t.name}"):
+                cur.execute(f"DROP TABLE IF EXISTS {q(rel)}")
+            if t.stats is not None:
+                cur.execute(f"DROP TABLE IF EXISTS {q(t.stats.table)}")
+        cur.execute("SELECT to_regclass('cdc_table_schemas') IS NOT NULL")
+        if cur.fetchone()[0]:
+            cur.execute("DELETE FROM cdc_table_schemas WHERE table_name = ANY(%s)", (names,))
+        if query_id:
+            cur.execute(f"DELETE FROM {q(config.postgres.batch_table)} WHERE query_id = %s", (query_id,))
+            cur.execute(f"DELETE FROM {q(config.postgres.dead_letter_table)} WHERE query_id = %s", (query_id,))
+    conn.close()
+
+
+def s3_client():
+    import boto3
+    from botocore.config import Config
+    s = SETTINGS
+    return boto3.client("s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_access_key,
+                        aws_secret_access_key=s.s3_secret_key, region_name=s.s3_region,
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def iceberg_metadata_location(config, table: str) -> str | None:
+    """The table's current metadata file, from the JDBC catalog's own table in PostgreSQL."""
+    with pg_connect(SETTINGS.pg_catalog_database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('iceberg_tables') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("SELECT metadata_location FROM iceberg_tables WHERE catalog_name = %s AND table_namespace = %s "
+                    "AND table_name = %s", (config.iceberg.catalog_name, config.iceberg.namespace, table))
+        row = cur.fetchone()
+    conn.close()
+    return row[0] if row else None
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    rest = uri.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+def iceberg_snapshots(config, table: str) -> list[dict]:
+    """The snapshots of an Iceberg table (id, timestamp-ms, summary), read from its metadata JSON on S3."""
+    import gzip
+    location = iceberg_metadata_location(config, table)
+    if location is None:
+        return []
+    bucket, key = _split_s3(location)
+    body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    if key.endswith(".gz") or body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return json.loads(body).get("snapshots", [])
+
+
+def drop_iceberg(config, tables: list[str]) -> None:
+    """Drop Iceberg tables and purge their files: the catalog row, then every object under the table's
+    location (what DROP TABLE ... PURGE does, without starting a Spark session)."""
+    s3 = s3_client()
+    for table in tables:
+        location = iceberg_metadata_location(config, table)
+        if location is None:
+            continue
+        with pg_connect(SETTINGS.pg_catalog_database) as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM iceberg_tables WHERE catalog_name = %s AND table_namespace = %s AND table_name = %s",
+                        (config.iceberg.catalog_name, config.iceberg.namespace, table))
+        conn.close()
+        bucket, key = _split_s3(location)
+        prefix = key.rsplit("/metadata/", 1)[0] + "/"
+        token = None
+        while True:
+            kw = {"Bucket": bucket, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
+            page = s3.list_objects_v2(**kw)
+            objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            for i in range(0, len(objs), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objs[i:i + 1000], "Quiet": True})
+            if not page.get("IsTruncated"):
+                break
+            token = page.get("NextContinuationToken")
+
+
+def iceberg_tables_of(config) -> list[str]:
+    return [f"{t.name}_{kind}" for t in config.tables if "iceberg" in t.sinks for kind in ("current", "changes")]
+
+
+def query_id_of(config) -> str | None:
+    try:
+        meta = Path(config.job.checkpoint_location) / "metadata"
+        return json.loads(meta.read_text().splitlines()[0])["id"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def cleanup(config, out: Path, keep: bool) -> None:
+    """Stop the job, drop the benchmark's sink tables, delete its checkpoint (unless keep)."""
+    if job_running():
+        print("  stopping the benchmark job:", stop_job(), flush=True)
+    if keep:
+        print(f"  --keep: sink tables {[t.name for t in config.tables]} and {out} kept")
+        return
+    qid = query_id_of(config)
+    for what, fn in (("PostgreSQL", lambda: drop_postgres(config, qid)),
+                     ("Iceberg", lambda: drop_iceberg(config, iceberg_tables_of(config)))):
+        try:
+            fn()
+        except Exception as err:  # cleanup must go on
+            print(f"  WARNING: dropping the {what} bench tables failed: {err}")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    print("  cleaned up: bench sink tables, ledger rows and checkpoint", flush=True)
+
+
+# --- numbers and output --------------------------------------------------------------------------------
+
+def pct(values, q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    k = (len(values) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def mean(values) -> float:
+    values = list(values)
+    return statistics.fmean(values) if values else float("nan")
+
+
+def print_table(headers: list[str], rows: list[list], aligns: str | None = None) -> None:
+    cells = [[str(h) for h in headers]] + [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    aligns = aligns or ("<" + ">" * (len(headers) - 1))
+    for n, r in enumerate(cells):
+        print("  ".join(f"{v:{a}{w}}" for v, a, w in zip(r, aligns, widths)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(plt, fig, path: Path) -> None:
+    """Every plot carries the machine it was measured on."""
+    fig.suptitle(machine_line(), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def begin_run(name: str) -> tuple[str, Path]:
+    """(run id, output directory) for a benchmark that runs its own job: refuses while the real job
+    runs (it would compete for the cores and the backlog) and starts from an empty checkpoint."""
+    print(machine_line())
+    if real_job_running():
+        raise SystemExit("the streaming job (make submit) is running: `make stop` first; a benchmark needs the "
+                         "cores to itself")
+    out = OUT_DIR / name
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    return uuid.uuid4().hex[:6], out
+
+
+def git_rev() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=False).stdout.strip()
+    except OSError:
+        return "?"

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""End-to-end latency: MySQL commit -> row visible in PostgreSQL current and in Iceberg current.
+
+Starts the streaming job (jobs/cdc_stream.py via stack.job.submit, local[2], the default 2-second
+trigger of conf/pipeline.yaml) from a fresh checkpoint on a copy of the config in bench/out/latency/
+(own query name, checkpoint, `bench_lat_*` sink tables, starting at the topics' current end). For each
+rate in --rates (default 1000, 250 and 50 changes/s), stack.workload.RandomWorkload drives MySQL at that
+rate for --warmup + --seconds (inserts, updates and deletes on both tables, 1-8 statements per
+transaction); during the --seconds window this process also commits markers, --marker-rate per second:
+`UPDATE bank_accounts SET account = '<unique marker>' WHERE id = <a row of a pre-inserted pool>` (one
+row per marker, never touched by the workload), noting the time right after the commit returned.
+
+How visibility is measured (one machine, one wall clock for MySQL, Python and the JVM):
+  PostgreSQL  this process polls bank_accounts_current for the pending markers every --poll seconds
+              (100 ms); a marker counts as visible at the START of the first poll that sees it, so the
+              figure is late by at most one poll interval plus the query time (a few ms).
+  Iceberg     the job commits Iceberg before PostgreSQL, in the same micro-batch. The PostgreSQL row
+              carries `_batch_id`; the Iceberg snapshot of bank_accounts_current whose summary has that
+              `cdc.batch-id` (and our `cdc.query-id`) became readable at its commit: we take the
+              snapshot's `timestamp-ms` from the table metadata on S3 (set when the snapshot is written,
+              just before the catalog's pointer swap, i.e. earlier by the swap's few ms). No reader
+              polls Iceberg, so the figure has no polling error and costs the job nothing.
+After the window the script waits until every marker is visible (bounded by --catchup-timeout) before
+the next rate, so one rate's backlog does not leak into the next. Whether the pipeline kept up: see
+"MySQL held" (the workload's own rate), the PostgreSQL median latency of the window's first vs last
+third (rising = a growing backlog; batches make latency a sawtooth with the batch duration as period,
+so compare it with the batches' seconds) and "caught up s" (window end -> last marker visible; about
+one or two batch durations when the pipeline keeps up). When it falls behind, the p95 is queueing and
+grows with the window's length.
+
+Prints per rate: MySQL's achieved rate, p50/p95/max of both latencies, the trend, the job's batches in
+the window (records, seconds, Iceberg/PostgreSQL split) and the driver RSS; writes
+bench/out/end_to_end_latency.png. The job is stopped and the bench tables, ledger rows and checkpoint
+are dropped at the end, even on failure; the rows written to MySQL stay (ordinary bankdb changes).
+
+    make bench-latency      (or: .venv/bin/python bench/end_to_end_latency.py --rates 500 --seconds 30)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import bench_support as bs
+from stack.workload import RandomWorkload
+
+GOAL_P95_S = 5.0
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", default="1000,250,50", help="changes per second to drive, comma-separated (default 1000,250,50)")
+    p.add_argument("--seconds", type=float, default=60, help="measured window per rate (default 60)")
+    p.add_argument("--warmup", type=float, default=10, help="workload before the window, not measured (default 10)")
+    p.add_argument("--marker-rate", type=float, default=5, help="markers per second (default 5)")
+    p.add_argument("--poll", type=float, default=0.1, help="PostgreSQL poll interval, seconds (default 0.1)")
+    p.add_argument("--catchup-timeout", type=float, default=600, help="bound on waiting for the last markers")
+    p.add_argument("--fetch-wait-ms", type=int, default=2000, help=bs.FETCH_WAIT_HELP)
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("--keep", action="store_true", help="keep the bench sink tables and checkpoint")
+    return p.parse_args()
+
+
+class Visibility:
+    """Polls PostgreSQL current for markers: {id: (marker, t_commit)} -> {id: (t_visible, batch_id)}."""
+
+    def __init__(self, config):
+        from cdc_pipeline.pg_sql import quote_ident
+        self.table = quote_ident(config.tables[0].name + "_current")
+        self.conn = bs.pg_connect()
+        self.conn.autocommit = True
+        self.pending: dict[int, tuple[str, float]] = {}
+        self.seen: dict[int, tuple[float, int]] = {}
+
+    def poll(self) -> None:
+        if not self.pending:
+            return
+        t = time.time()
+        import psycopg2
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT id, account, _batch_id FROM {self.table} WHERE id = ANY(%s)", (list(self.pending),))
+                rows = cur.fetchall()
+        except psycopg2.errors.UndefinedTable:
+            return
+        for id_, account, batch_id in rows:
+            want = self.pending.get(id_)
+            if want is not None and account == want[0]:
+                self.seen[id_] = (t, batch_id)
+                del self.pending[id_]
+
+    def close(self):
+        self.conn.close()
+
+
+def insert_pool(conn, n: int, tag: str) -> list[tuple[int, str]]:
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES "
+                    + ",".join(["(%s, %s, 0)"] * n), [v for i in range(n) for v in (424242, f"{tag}-{i}")])
+        cur.execute("SELECT id, account FROM bank_accounts WHERE account LIKE %s ORDER BY id", (f"{tag}-%",))
+        return list(cur.fetchall())
+
+
+def wait_visible(vis: Visibility, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last = 0.0
+    while vis.pending:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: {len(vis.pending)} rows still not in PostgreSQL after {timeout:.0f}s")
+        if not bs.job_running():
+            raise SystemExit("the benchmark job died:\n" + bs.job.tail(bs.SETTINGS, bs.BENCH_APP))
+        if time.monotonic() - last > 15:
+            print(f"  ... waiting for {len(vis.pending)} rows ({what})", flush=True)
+            last = time.monotonic()
+        vis.poll()
+        time.sleep(0.2)
+
+
+def run_rate(rate: float, args, config, run_id: str, seed: int) -> dict:
+    markers_n = int(args.seconds * args.marker_rate)
+    tag = f"latpool-{run_id}-{int(rate)}"
+    mconn = bs.mysql_connect(bs.SETTINGS)
+    vis = Visibility(config)
+    try:
+        pool_rows = insert_pool(mconn, markers_n + 10, tag)
+        for id_, account in pool_rows:
+            vis.pending[id_] = (account, time.time())
+        pool = [id_ for id_, _account in pool_rows]
+        wait_visible(vis, args.catchup_timeout, f"marker pool for {rate:g}/s (pipeline catching up)")
+        vis.seen.clear()
+
+        result: dict = {}
+        wl = RandomWorkload(seed)
+        wconn = bs.mysql_connect(bs.SETTINGS)
+
+        def drive():
+            try:
+                wl.run(wconn, seconds=args.warmup, rate=rate)
+                t0, e0 = time.monotonic(), wl.executed
+                wl.run(wconn, seconds=args.seconds, rate=rate)
+                result["changes"] = wl.executed - e0
+                result["achieved"] = (wl.executed - e0) / (time.monotonic() - t0)
+            except Exception as err:  # reported by the main thread
+                result["error"] = err
+
+        worker = threading.Thread(target=drive, daemon=True)
+        worker.start()
+        time.sleep(args.warmup)
+        print(f"  rate {rate:g}/s: measuring for {args.seconds:g}s, {markers_n} markers", flush=True)
+        commits: dict[int, tuple[str, float]] = {}
+        window_start = time.time()
+        next_marker = time.monotonic()
+        next_poll = time.monotonic()
+        end = time.monotonic() + args.seconds
+        n = 0
+        with mconn.cursor() as cur:
+            while time.monotonic() < end:
+                now = time.monotonic()
+                if now >= next_marker and n < markers_n:
+                    marker = f"lat-{run_id}-{int(rate)}-{n}"
+                    cur.execute("UPDATE bank_accounts SET account = %s WHERE id = %s", (marker, pool[n]))
+                    t_commit = time.time()  # autocommit: the statement's commit has returned
+                    commits[pool[n]] = (marker, t_commit)
+                    vis.pending[pool[n]] = (marker, t_commit)
+                    n += 1
+                    next_marker += 1 / args.marker_rate
+                if now >= next_poll:
+                    vis.poll()
+                    next_poll += args.poll
+                wake = min(next_marker, next_poll) if n < markers_n else next_poll
+                time.sleep(max(0.0, min(wake, end) - time.monotonic()))
+        window_end = time.time()
+        worker.join(args.warmup + args.seconds + 60)
+        wconn.close()
+        if "error" in result:
+            raise SystemExit(f"workload failed: {result['error']}")
+        deadline = time.monotonic() + args.catchup_timeout
+        while vis.pending and time.monotonic() < deadline:
+            vis.poll()
+            time.sleep(args.poll)
+        missing = len(vis.pending)
+        caught_up = time.time()
+        return {"rate": rate, "commits": commits, "seen": dict(vis.seen), "missing": missing,
+                "window": (window_start, window_end), "caught_up": caught_up, **result}
+    finally:
+        vis.close()
+        mconn.close()
+
+
+def summarize(res: dict, snap_ts: dict[int, float]) -> dict:
+    pg, ice, rows = [], [], []
+    for id_, (_marker, t_commit) in res["commits"].items():
+        seen = res["seen"].get(id_)
+        if seen is None:
+            continue
+        t_pg, batch = seen
+        t_ice = snap_ts.get(batch)
+        pg.append(t_pg - t_commit)
+        if t_ice is not None:
+            ice.append(t_ice - t_commit)
+        rows.append((t_commit - res["window"][0], t_pg - t_commit, None if t_ice is None else t_ice - t_commit))
+    rows.sort()
+    third = max(1, len(rows) // 3)
+    first = bs.pct([r[1] for r in rows[:third]], 0.5)
+    last = bs.pct([r[1] for r in rows[-third:]], 0.5)
+    return {"pg": pg, "ice": ice, "rows": rows, "first": first, "last": last,
+            "catch_up": res["caught_up"] - res["window"][1]}
+
+
+def plot(path, results, summaries, trigger):
+    plt = bs.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5.4))
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for i, (res, s) in enumerate(zip(results, summaries)):
+        c = colors[i % len(colors)]
+        xs = [r[0] for r in s["rows"]]
+        axes[0].scatter(xs, [r[1] for r in s["rows"]], s=8, color=c, label=f"{res['rate']:g}/s -> PostgreSQL")
+        axes[0].scatter(xs, [float("nan") if r[2] is None else r[2] for r in s["rows"]], s=8, color=c, marker="x", alpha=0.5,
+                        label=f"{res['rate']:g}/s -> Iceberg")
+        for values, style, sink in ((s["pg"], "-", "PostgreSQL"), (s["ice"], "--", "Iceberg")):
+            v = sorted(values)
+            if v:
+                axes[1].plot(v, [(k + 1) / len(v) for k in range(len(v))], style, color=c,
+                             label=f"{res['rate']:g}/s -> {sink}")
+    axes[0].axhline(GOAL_P95_S, color="r", linestyle=":", label="goal p95 PostgreSQL 5 s")
+    axes[0].set_xlabel("marker commit, seconds into the window")
+    axes[0].set_ylabel("latency from MySQL commit, s")
+    axes[0].set_yscale("log")
+    axes[0].set_title(f"latency over the window (trigger {trigger})")
+    axes[0].legend(fontsize=8)
+    axes[0].grid(alpha=0.3)
+    axes[1].axvline(GOAL_P95_S, color="r", linestyle=":")
+    axes[1].axhline(0.95, color="gray", linestyle=":")
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("latency from MySQL commit, s (log)")
+    axes[1].set_ylabel("fraction of markers visible")
+    axes[1].set_title("CDF")
+    axes[1].legend(fontsize=8)
+    axes[1].grid(alpha=0.3)
+    bs.save_figure(plt, fig, path)
+
+
+def main() -> int:
+    args = parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    run_id, out = bs.begin_run("latency")
+    config_path = bs.write_bench_config(out, "bench_lat_", bs.offsets_json(bs.true_end_offsets()), run_id,
+                                        fetch_wait_ms=args.fetch_wait_ms)
+    config = bs.load_bench_config(config_path)
+    trigger = config.source.trigger_interval
+    print(f"config {config_path}: query {config.job.query_name}, trigger interval {trigger}, "
+          f"max_offsets_per_trigger {config.source.max_offsets_per_trigger}, "
+          f"source kafka options {dict(config.source.kafka_options)}")
+    sampler = bs.RssSampler()
+    results = []
+    try:
+        log_offset = bs.submit_job(config_path, args.master)
+        sampler.start()
+        for i, rate in enumerate(rates):
+            results.append(run_rate(rate, args, config, run_id, seed=1000 + i))
+            r = results[-1]
+            print(f"  rate {rate:g}/s: MySQL held {r.get('achieved', 0):.0f}/s; {len(r['seen'])} of {len(r['commits'])} "
+                  f"markers visible, caught up {r['caught_up'] - r['window'][1]:.0f}s after the window", flush=True)
+        sampler.stop()
+        snaps = bs.iceberg_snapshots(config, f"{config.tables[0].name}_current")
+        qid = bs.query_id_of(config)
+        snap_ts = {int(s["summary"]["cdc.batch-id"]): s["timestamp-ms"] / 1000 for s in snaps
+                   if s.get("summary", {}).get("cdc.batch-id") is not None and s["summary"].get("cdc.query-id") == qid}
+        batches = bs.read_batches(log_offset)
+    finally:
+        sampler.stop()
+        bs.cleanup(config, out, args.keep)
+
+    summaries = [summarize(r, snap_ts) for r in results]
+    print("\n" + bs.machine_line().replace("at start", "at the end"))
+    print("NOTE: measured while other jobs (Spark test suites) ran on the same 2 cores unless the load average is < 1.")
+    print(f"trigger interval: {trigger}; markers: {args.marker_rate:g}/s over {args.seconds:g}s per rate; "
+          f"PostgreSQL polled every {args.poll * 1000:.0f} ms; Iceberg = snapshot commit time of the marker's batch\n")
+    rows = []
+    for r, s in zip(results, summaries):
+        rows.append([f"{r['rate']:g}", f"{r.get('achieved', 0):.0f}",
+                     f"{len(s['pg'])}/{len(r['commits'])}",
+                     f"{bs.pct(s['pg'], 0.5):.2f}", f"{bs.pct(s['pg'], 0.95):.2f}", f"{max(s['pg'], default=float('nan')):.2f}",
+                     f"{bs.pct(s['ice'], 0.5):.2f}", f"{bs.pct(s['ice'], 0.95):.2f}", f"{max(s['ice'], default=float('nan')):.2f}",
+                     f"{s['first']:.1f} -> {s['last']:.1f}", f"{s['catch_up']:.0f}"])
+    bs.print_table(["target/s", "MySQL held/s", "markers seen", "PG p50 s", "PG p95 s", "PG max s", "Iceberg p50 s",
+                    "Iceberg p95 s", "Iceberg max s", "PG median first->last third", "caught up s"], rows, "<" + ">" * 11)
+
+    print("\nthe job's batches during each window (+ catch-up):")
+    brows = []
+    for r in results:
+        inside = [b for b in batches if r["window"][0] <= b["logged_at"] <= r["caught_up"] + 1]
+        if not inside:
+            continue
+        secs = [b.get("batch_seconds") or 0 for b in inside]
+        brows.append([f"{r['rate']:g}", len(inside), f"{bs.mean(b.get('rows_in') or 0 for b in inside):.0f}",
+                      f"{bs.pct(secs, 0.5):.2f}", f"{bs.pct(secs, 0.95):.2f}",
+                      f"{bs.mean(b.get('iceberg_s') or 0 for b in inside):.2f}",
+                      f"{bs.mean(b.get('postgres_s') or 0 for b in inside):.2f}",
+                      f"{bs.mean((b.get('trigger_ms') or 0) / 1000 for b in inside):.2f}"])
+    bs.print_table(["rate/s", "batches", "mean records", "batch s p50", "batch s p95", "mean iceberg s",
+                    "mean postgres s", "mean trigger s"], brows, "<" + ">" * 7)
+    peaks = sampler.peaks()
+    print(f"\ndriver RSS peaks (MB): JVM {peaks['jvm']:.0f}, Python driver {peaks['python_driver']:.0f}, "
+          f"JVM + Python driver {peaks['jvm_plus_driver']:.0f}, Python workers {peaks['python_workers']:.0f}")
+    print("\ngoals:")
+    goal_rows = []
+    for r, s in zip(results, summaries):
+        p95 = bs.pct(s["pg"], 0.95)
+        ok = p95 <= GOAL_P95_S and len(s["pg"]) == len(r["commits"])
+        goal_rows.append([f"p95 MySQL commit -> PostgreSQL current <= 5 s at {r['rate']:g}/s (trigger {trigger})",
+                          f"{p95:.2f} s", bs.verdict(ok)])
+    goal_rows.append(["driver RSS (JVM + Python driver) <= 2 GB", f"peak {peaks['jvm_plus_driver']:.0f} MB",
+                      bs.verdict(peaks["jvm_plus_driver"] <= 2048)])
+    bs.print_table(["goal", "measured", "status"], goal_rows, "<<<")
+    bs.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    png = bs.OUT_DIR / "end_to_end_latency.png"
+    plot(png, results, summaries, trigger)
+    print(f"\nplot: {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
