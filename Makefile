@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.txt
 jars: venv ## fetch and verify the pinned jars/binaries (jars/manifest.tsv), build our Java
 	$(PY) -m stack jars
 
-up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Kafka, Connect + Debezium)
+up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Kafka on its own store, Connect + Debezium)
 	$(PY) -m stack up
 
 status: ## show each service: port, PID, health; the connector and its task
@@ -85,7 +85,7 @@ bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current lat
 
 bench: bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)
 
-chaos: up ## chaos test (opt-in; fails today, see tests/chaos): kills job, Connect, broker, PostgreSQL, S3 at random
+chaos: up ## chaos test alone (make test runs it with 10 kills; CHAOS_KILLS=30 for more): kills job, Connect, broker, PostgreSQL, S3
 	CDC_CHAOS_KILLS=$(or $(CHAOS_KILLS),10) $(PY) -m pytest -m chaos tests/chaos -s
 
 test: up ## run the test suite against the running local stack

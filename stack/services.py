@@ -1,4 +1,4 @@
-"""The five services of the local stack, each with its start command, first-start set-up and health.
+"""The six services of the local stack, each with its start command, first-start set-up and health.
 
 Start order is the dependency order; `make down` stops in reverse. A service that is already running
 and healthy is left alone, so `make up` on a running stack changes nothing.
@@ -307,6 +307,7 @@ class PostgreSQL(Service):
 
 
 class SeaweedFS(Service):
+    """The lakehouse's S3 server (Iceberg warehouse bucket)."""
     name = "seaweedfs"
     executable_hint = "weed"
     start_timeout = 90.0
@@ -314,6 +315,19 @@ class SeaweedFS(Service):
     @property
     def port(self) -> int:
         return self.s.s3_port
+
+    @property
+    def endpoint(self) -> str:
+        return self.s.s3_endpoint
+
+    @property
+    def server_ports(self) -> tuple[int, int, int]:
+        """(master, volume, filer); each gRPC port is the port + 10000."""
+        return self.s.seaweed_master_port, self.s.seaweed_volume_port, self.s.seaweed_filer_port
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        return {self.s.lake_bucket: "Iceberg warehouse"}
 
     def launch(self) -> None:
         s = self.s
@@ -328,13 +342,14 @@ class SeaweedFS(Service):
         data.mkdir(exist_ok=True)
         weed = jars.set_dir("bin") / "weed"
         if not weed.exists():
-            raise ServiceError(f"seaweedfs: {weed} is missing; run `make jars`")
+            raise ServiceError(f"{self.name}: {weed} is missing; run `make jars`")
+        master, volume, filer = self.server_ports
         self.proc.spawn([
             str(weed), "server", f"-ip={s.host}", f"-ip.bind={s.host}", f"-dir={data}",
-            f"-master.port={s.seaweed_master_port}", f"-master.port.grpc={s.seaweed_master_port + 10000}",
-            f"-volume.port={s.seaweed_volume_port}", f"-volume.port.grpc={s.seaweed_volume_port + 10000}",
-            f"-filer.port={s.seaweed_filer_port}", f"-filer.port.grpc={s.seaweed_filer_port + 10000}",
-            "-s3", f"-s3.port={s.s3_port}", f"-s3.port.grpc={s.s3_port + 10000}", f"-s3.config={config}",
+            f"-master.port={master}", f"-master.port.grpc={master + 10000}",
+            f"-volume.port={volume}", f"-volume.port.grpc={volume + 10000}",
+            f"-filer.port={filer}", f"-filer.port.grpc={filer + 10000}",
+            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={self.port + 10000}", f"-s3.config={config}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=20", "-master.volumeSizeLimitMB=512",
             "-master.telemetry=false",
         ], cwd=self.dir)
@@ -342,7 +357,7 @@ class SeaweedFS(Service):
     def client(self):
         import boto3
         from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.s.s3_endpoint, aws_access_key_id=self.s.s3_access_key,
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.s.s3_access_key,
                             aws_secret_access_key=self.s.s3_secret_key, region_name=self.s.s3_region,
                             config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10,
                                           retries={"max_attempts": 1}))
@@ -356,17 +371,40 @@ class SeaweedFS(Service):
 
         def buckets_ready():
             existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-            for bucket in (self.s.lake_bucket, self.s.kafka_bucket):
+            for bucket in self.buckets:
                 if bucket not in existing:
                     client.create_bucket(Bucket=bucket)
             # A write proves the volume server is up, not just the S3 gateway.
-            client.put_object(Bucket=self.s.lake_bucket, Key=".cdc-healthcheck", Body=b"ok")
+            client.put_object(Bucket=next(iter(self.buckets)), Key=".cdc-healthcheck", Body=b"ok")
             return True
 
-        wait_until(buckets_ready, 60, "seaweedfs buckets", self.log_file)
+        wait_until(buckets_ready, 60, f"{self.name} buckets", self.log_file)
 
     def details(self) -> list[str]:
-        return [f"buckets: {self.s.lake_bucket} (Iceberg warehouse), {self.s.kafka_bucket} (Kafka log)"]
+        return [f"buckets: {', '.join(f'{b} ({what})' for b, what in self.buckets.items())}"]
+
+
+class KafkaStore(SeaweedFS):
+    """The broker's log storage: Tansu keeps Kafka's log in S3, and it gets an S3 server of its own,
+    as a Kafka broker has its own disks. With one shared server, an outage of the lakehouse's S3 took
+    the broker down with it, and a SIGKILL of that server under Tansu lost acknowledged records."""
+    name = "kafka-store"
+
+    @property
+    def port(self) -> int:
+        return self.s.kafka_store_port
+
+    @property
+    def endpoint(self) -> str:
+        return self.s.kafka_store_endpoint
+
+    @property
+    def server_ports(self) -> tuple[int, int, int]:
+        return self.s.kafka_store_master_port, self.s.kafka_store_volume_port, self.s.kafka_store_filer_port
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        return {self.s.kafka_bucket: "Kafka log"}
 
 
 class Tansu(Service):
@@ -382,7 +420,7 @@ class Tansu(Service):
         tansu = jars.set_dir("bin") / "tansu"
         if not tansu.exists():
             raise ServiceError(f"kafka: {tansu} is missing; run `make jars`")
-        env = dict(os.environ, AWS_ENDPOINT=s.s3_endpoint, AWS_ALLOW_HTTP="true",
+        env = dict(os.environ, AWS_ENDPOINT=s.kafka_store_endpoint, AWS_ALLOW_HTTP="true",
                    AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
                    AWS_DEFAULT_REGION=s.s3_region, AWS_REGION=s.s3_region, RUST_LOG="warn")
         listener = f"tcp://{s.host}:{s.kafka_port}"
@@ -486,7 +524,7 @@ class KafkaConnect(Service):
         return lines
 
 
-SERVICE_CLASSES = [MariaDB, PostgreSQL, SeaweedFS, Tansu, KafkaConnect]
+SERVICE_CLASSES = [MariaDB, PostgreSQL, SeaweedFS, KafkaStore, Tansu, KafkaConnect]
 
 
 def all_services(settings: StackSettings) -> list[Service]:

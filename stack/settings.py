@@ -33,6 +33,10 @@ class StackSettings:
     seaweed_master_port: int
     seaweed_volume_port: int
     seaweed_filer_port: int
+    kafka_store_port: int
+    kafka_store_master_port: int
+    kafka_store_volume_port: int
+    kafka_store_filer_port: int
     kafka_port: int
     connect_port: int
     spark_master_port: int
@@ -50,6 +54,10 @@ class StackSettings:
     @property
     def s3_endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def kafka_store_endpoint(self) -> str:
+        return f"http://{self.host}:{self.kafka_store_port}"
 
     @property
     def connect_url(self) -> str:
@@ -100,6 +108,11 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     "seaweed_master_port": ("CDC_SEAWEED_MASTER_PORT", 9333),
     "seaweed_volume_port": ("CDC_SEAWEED_VOLUME_PORT", 8380),
     "seaweed_filer_port": ("CDC_SEAWEED_FILER_PORT", 8888),
+    # The broker's own object store (a second SeaweedFS): Kafka's log is not in the lakehouse's S3.
+    "kafka_store_port": ("CDC_KAFKA_STORE_PORT", 8334),
+    "kafka_store_master_port": ("CDC_KAFKA_STORE_MASTER_PORT", 9334),
+    "kafka_store_volume_port": ("CDC_KAFKA_STORE_VOLUME_PORT", 8381),
+    "kafka_store_filer_port": ("CDC_KAFKA_STORE_FILER_PORT", 8889),
     "kafka_port": ("CDC_KAFKA_PORT", 9092),
     "connect_port": ("CDC_CONNECT_PORT", 8083),
     # The Spark standalone cluster of `make cluster-up` (stack/spark_cluster.py).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from stack import workload
-from stack.services import service
+from stack.services import all_services, service
 from stack.settings import load_settings
 
 SETTINGS = load_settings()
@@ -131,5 +131,5 @@ def consume_until(topic: str, done, timeout: float, partitions: int | None = Non
 
 def ensure_stack_up() -> None:
     """Start whatever a test stopped; a no-op for running services."""
-    for name in ("mysql", "postgres", "seaweedfs", "kafka", "connect"):
-        service(SETTINGS, name).start()
+    for svc in all_services(SETTINGS):
+        svc.start()
