@@ -48,6 +48,10 @@ class IcebergSink:
         self.query_id = query_id
         self.prefix = f"{quote(self.cfg.catalog_name)}.{quote(self.cfg.namespace)}"
         self._namespace_ready = False
+        # What this sink has seen or done itself, so a batch does not pay for catalog loads and
+        # snapshot queries that cannot tell it anything new. A failed batch drops the sink (and this).
+        self._columns: dict[str, set[str]] = {}  # table -> column names
+        self._last_batch: dict[str, int] = {}  # table -> highest batch id committed by this query
 
     def ident(self, name: str) -> str:
         return f"{self.prefix}.{quote(name)}"
@@ -69,28 +73,39 @@ class IcebergSink:
                 (f"{table_cfg.name}_current", CURRENT_META,
                  f"bucket(16, {quote(table_cfg.key_columns[0])})"),
                 (f"{table_cfg.name}_changes", CHANGES_META, "days(_source_ts)")):
+            known = self._columns.get(name)
+            if known is not None and not plan.widened and all(c.name in known for c in plan.columns):
+                continue
             if not self._table_exists(name):
                 cols = [Column(c.name, c.type, c.nullable and c.name not in key_cols) for c in plan.columns]
                 self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident(name)} "
                                f"({', '.join(_column_ddl(c) for c in (*cols, *meta))}) USING iceberg "
                                f"PARTITIONED BY ({partitioning}) TBLPROPERTIES ({props})")
                 log.info("created Iceberg table %s", name)
+                self._columns[name] = {c.name for c in (*cols, *meta)}
                 continue
             existing = {f.name for f in self.spark.table(self.ident(name)).schema.fields}
             for col in plan.columns:
                 if col.name not in existing:
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ADD COLUMN {quote(col.name)} {_ddl_type(col.type)}")
                     log.info("added column %s %s to %s", col.name, col.type, name)
+                    existing.add(col.name)
             for col_name, _old, new in plan.widened:
                 if _ddl_type(new) != "int":
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(col_name)} TYPE {new}")
+            self._columns[name] = existing
 
     def last_batch(self, name: str) -> int | None:
-        """The highest batch id this query committed to table `name` (from the snapshot summaries)."""
-        row = self.spark.sql(
-            f"SELECT max(CAST(summary['{BATCH_ID_PROP}'] AS BIGINT)) AS b FROM {self.ident(name)}.snapshots "
-            f"WHERE summary['{QUERY_ID_PROP}'] = '{self.query_id}'").first()
-        return None if row is None else row["b"]
+        """The highest batch id this query committed to table `name`: from the snapshot summaries
+        the first time (after a start or a failed batch), then from this sink's own commits."""
+        if name not in self._last_batch:
+            row = self.spark.sql(
+                f"SELECT max(CAST(summary['{BATCH_ID_PROP}'] AS BIGINT)) AS b FROM {self.ident(name)}.snapshots "
+                f"WHERE summary['{QUERY_ID_PROP}'] = '{self.query_id}'").first()
+            if row is None or row["b"] is None:
+                return None
+            self._last_batch[name] = row["b"]
+        return self._last_batch[name]
 
     def _props(self, batch_id: int):
         jmap = self.spark._jvm.java.util.HashMap()
@@ -115,12 +130,12 @@ class IcebergSink:
             frame.dropDuplicates(["_key", "_seq"]).drop("_key").createOrReplaceTempView(view)
             min_ts = self.spark.sql(f"SELECT min(_source_ts) AS t FROM {view}").first()["t"]
             all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
-            self._sql_with_props(f"""
+            self._merge(changes_name, batch_id, f"""
                 MERGE INTO {self.ident(changes_name)} t USING {view} s
                 ON t._source_ts >= TIMESTAMP '{min_ts.isoformat(sep=' ')}' AND t._source_ts = s._source_ts
                    AND t._seq = s._seq AND {key_match}
                 WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in all_cols)})
-                VALUES ({', '.join('s.' + quote(c) for c in all_cols)})""", batch_id)
+                VALUES ({', '.join('s.' + quote(c) for c in all_cols)})""")
             self.spark.catalog.dropTempView(view)
         timings[changes_name] = time.monotonic() - start
 
@@ -136,20 +151,20 @@ class IcebergSink:
                                                ORDER BY _seq DESC, _kafka_offset DESC) AS _rank
                   FROM {view}_all) WHERE _rank = 1""").createOrReplaceTempView(view)
             cols = [*source_cols, *(c.name for c in CURRENT_META)]
-            self._sql_with_props(f"""
+            self._merge(current_name, batch_id, f"""
                 MERGE INTO {self.ident(current_name)} t USING {view} s ON {key_match}
                 WHEN MATCHED AND s._op = 'd' AND s._seq > t._seq THEN DELETE
                 WHEN MATCHED AND s._op <> 'd' AND s._seq > t._seq THEN
                   UPDATE SET {', '.join(f't.{quote(c)} = s.{quote(c)}' for c in cols)}
                 WHEN NOT MATCHED AND s._op <> 'd' THEN
                   INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})
-            """, batch_id)
+            """)
             self.spark.catalog.dropTempView(view)
             self.spark.catalog.dropTempView(view + "_all")
         timings[current_name] = time.monotonic() - start
         return timings
 
-    def _sql_with_props(self, sql: str, batch_id: int) -> None:
+    def _merge(self, table: str, batch_id: int, sql: str) -> None:
         """Run a MERGE whose snapshot carries the batch properties; a lost race with compaction is
         retried (each MERGE is guarded, so running it again cannot apply a change twice)."""
         def merge():
@@ -157,3 +172,4 @@ class IcebergSink:
                 self.spark._jsparkSession, sql, self._props(batch_id))
 
         with_conflict_retries(merge, self.cfg.commit_conflict_retries, f"batch {batch_id} MERGE")
+        self._last_batch[table] = batch_id

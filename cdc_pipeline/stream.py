@@ -62,6 +62,9 @@ class BatchWriter:
         decoded = decode_batch(batch_df, self.key_columns).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             stats = self._write(spark, batch_df, decoded, batch_id, query_id)
+        except BaseException:
+            self._iceberg = None  # its remembered schemas and commits are re-read, not trusted
+            raise
         finally:
             decoded.unpersist()
         stats["batch_seconds"] = round(time.monotonic() - started, 3)

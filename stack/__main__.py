@@ -19,21 +19,21 @@ def cmd_up(settings, names):
     services = all_services(settings)
     wanted = [svc for svc in services if not names or svc.name in names]
     for svc in wanted:
-        print(f"{svc.name:<10} ...", end=" ", flush=True)
+        print(f"{svc.name:<11} ...", end=" ", flush=True)
         print(svc.start(), flush=True)
     print("stack is up; `make status` shows it, logs are in", settings.state_dir / "logs")
 
 
 def cmd_down(settings, names):
     if not names:
-        print(f"{'cdc-stream':<10} {job.stop(settings)}", flush=True)  # the jobs before what they read
-        print(f"{'cdc-compact':<10} {job.stop(settings, app=job.COMPACTION)}", flush=True)
+        print(f"{'cdc-stream':<11} {job.stop(settings)}", flush=True)  # the jobs before what they read
+        print(f"{'cdc-compact':<11} {job.stop(settings, app=job.COMPACTION)}", flush=True)
         if spark_cluster.is_running(settings):
             spark_cluster.down(settings)
     for svc in reversed(all_services(settings)):
         if names and svc.name not in names:
             continue
-        print(f"{svc.name:<10} {svc.stop()}", flush=True)
+        print(f"{svc.name:<11} {svc.stop()}", flush=True)
 
 
 def status_rows(settings, services=None):
