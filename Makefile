@@ -44,7 +44,7 @@ down: ## stop the stack's processes (graceful, then forced)
 clean: ## stop the stack and delete its data (state directory)
 	$(PY) -m stack clean
 
-submit: up ## start the streaming job (spark-submit, MASTER=local[2]); UI on :4040
+submit: up ## start the streaming job (spark-submit, MASTER=local[2]); prints its Spark UI address
 	$(PY) -m stack submit --master '$(MASTER)'
 
 stop: ## stop the streaming job after its current micro-batch

@@ -94,8 +94,18 @@ def submit(settings: StackSettings, master: str, config_path: Path, app: SparkAp
     except ServiceError as err:
         raise ServiceError(f"{err}\nlog file: {proc.log_file}") from None
     if app is STREAM:
-        return f"running (PID {proc.pid()}); Spark UI http://{settings.host}:4040/StreamingQuery/ ; log {proc.log_file}"
+        return f"running (PID {proc.pid()}); Spark UI {_spark_ui(settings, config_path)}/StreamingQuery/ ; log {proc.log_file}"
     return f"running (PID {proc.pid()}); log {proc.log_file}"
+
+
+def _spark_ui(settings: StackSettings, config_path: Path) -> str:
+    """The UI address the job wrote to its status file (4041, … when 4040 was taken)."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from cdc_pipeline.config import load_config
+    from cdc_pipeline.supervisor import read_status
+
+    status = read_status(load_config(config_path, {**os.environ, **settings.env()}).job.status_file) or {}
+    return (status.get("spark_ui") or f"http://{settings.host}:4040").rstrip("/")
 
 
 def run_foreground(settings: StackSettings, master: str, config_path: Path, app: SparkApp,
