@@ -115,6 +115,8 @@ class IcebergSink:
 
     def write(self, table_cfg, decoded, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
         """Append the batch's changes and MERGE its last change per key; returns seconds per table."""
+        from pyspark.sql import functions as F
+
         timings = {}
         changes_name, current_name = f"{table_cfg.name}_changes", f"{table_cfg.name}_current"
         frame = typed_changes(decoded, table_cfg.topic, tuple(plan.columns), batch_id)
@@ -122,17 +124,22 @@ class IcebergSink:
         key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
 
         start = time.monotonic()
+        # Changes are found in <name>_changes by their commit time first (files and partitions are
+        # pruned on it): a change the batch could meet there is not older than the batch's oldest.
+        # Formatted by Spark in the session time zone, the zone the literal is read in (a Python
+        # datetime would be in the driver process's local zone).
+        oldest = frame.agg(F.date_format(F.min("_source_ts"), "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()[0]
+        since = f"TIMESTAMP '{oldest}'"
         last = self.last_batch(changes_name)
         if last is None or last < batch_id:
             # A change is identified by its key and sequence: Kafka Connect may deliver one twice (at
             # different offsets) after a crash, and it must still appear once.
             view = f"cdc_changes_{table_cfg.name}_{batch_id}"
             frame.dropDuplicates(["_key", "_seq"]).drop("_key").createOrReplaceTempView(view)
-            min_ts = self.spark.sql(f"SELECT min(_source_ts) AS t FROM {view}").first()["t"]
             all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
             self._merge(changes_name, batch_id, f"""
                 MERGE INTO {self.ident(changes_name)} t USING {view} s
-                ON t._source_ts >= TIMESTAMP '{min_ts.isoformat(sep=' ')}' AND t._source_ts = s._source_ts
+                ON t._source_ts >= {since} AND t._source_ts = s._source_ts
                    AND t._seq = s._seq AND {key_match}
                 WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in all_cols)})
                 VALUES ({', '.join('s.' + quote(c) for c in all_cols)})""")
@@ -145,11 +152,19 @@ class IcebergSink:
             view = f"cdc_current_{table_cfg.name}_{batch_id}"
             frame.createOrReplaceTempView(view + "_all")
             partition_keys = ", ".join(quote(k) for k in table_cfg.key_columns)
+            newer_match = " AND ".join(f"c.{quote(k)} = r.{quote(k)}" for k in table_cfg.key_columns)
+            # The last change per key, unless the change log already holds a newer change of that key:
+            # _current forgets deleted keys, so an old insert that Kafka Connect re-sends after the
+            # key's delete was applied would otherwise bring the row back (the sequence guard below
+            # has no row to compare with).
             self.spark.sql(f"""
                 SELECT * FROM (
                   SELECT *, row_number() OVER (PARTITION BY {partition_keys}
                                                ORDER BY _seq DESC, _kafka_offset DESC) AS _rank
-                  FROM {view}_all) WHERE _rank = 1""").createOrReplaceTempView(view)
+                  FROM {view}_all) r
+                WHERE _rank = 1 AND NOT EXISTS (
+                  SELECT 1 FROM {self.ident(changes_name)} c
+                  WHERE c._source_ts >= {since} AND {newer_match} AND c._seq > r._seq)""").createOrReplaceTempView(view)
             cols = [*source_cols, *(c.name for c in CURRENT_META)]
             self._merge(current_name, batch_id, f"""
                 MERGE INTO {self.ident(current_name)} t USING {view} s ON {key_match}

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 import pytest
 
+from confluent_kafka import Producer
+
 from pipeline_support import check_sinks, pg_rows, wait_converged, wait_for
 from stack.workload import RandomWorkload
-from stack_support import mysql_connect
+from stack_support import BANK_ACCOUNTS_TOPIC, consume_until, end_offsets, kafka_config, mysql_connect, unique
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +91,37 @@ def test_random_workload_converges_row_for_row(pipeline, lake):
         assert RandomWorkload(seed=20261122).run(conn, changes=5200) >= 5200
     wait_converged(lake, timeout=300)
     assert check_sinks(lake) == []
+
+
+def test_an_insert_sent_again_after_its_delete_does_not_bring_the_row_back(pipeline, lake):
+    """Kafka Connect is at-least-once: after a crash it sends events again from its last committed
+    offset, so an old insert can arrive after the row's delete was applied. Neither current table may
+    show the row again (PostgreSQL checks its history, Iceberg its change log)."""
+    start = end_offsets(BANK_ACCOUNTS_TOPIC)
+    account = unique("resent")
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (7, %s, 1)", (account,))
+        row_id = cur.lastrowid
+    [insert] = consume_until(BANK_ACCOUNTS_TOPIC, lambda got: len(got) >= 1, 120, decode=lambda raw: raw,
+                             keep=lambda r: r.value is not None and account.encode() in r.value, start=start)
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM bank_accounts WHERE id = %s", (row_id,))
+    wait_for(lambda: [] if pg_rows("SELECT count(*) FROM bank_accounts_history WHERE id = %s AND _op = 'd'",
+                                   (row_id,))[0][0] == 1 else ["delete not in the history yet"], 180, "the delete")
+    assert iceberg_row(lake, "bank_accounts_current", row_id) is None
+
+    producer = Producer(kafka_config(**{"acks": "all"}))
+    producer.produce(BANK_ACCOUNTS_TOPIC, key=insert.key, value=insert.value, partition=insert.partition)
+    assert producer.flush(15) == 0
+    # A change committed after the re-sent insert was acknowledged: once it is applied, so is the insert
+    # (every batch reads each partition to its end).
+    later = unique("after-resent")
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (7, %s, 1)", (later,))
+        later_id = cur.lastrowid
+    wait_for(lambda: [] if pg_rows("SELECT 1 FROM bank_accounts_current WHERE id = %s", (later_id,))
+             else ["the later insert not applied yet"], 180, "the change after the re-sent insert")
+
+    assert pg_rows("SELECT * FROM bank_accounts_current WHERE id = %s", (row_id,)) == []
+    assert iceberg_row(lake, "bank_accounts_current", row_id) is None
+    assert check_sinks(lake, ["bank_accounts"]) == []
