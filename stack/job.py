@@ -54,13 +54,18 @@ def build_py_files(settings: StackSettings) -> Path:
     return out
 
 
-def submit_argv(settings: StackSettings, master: str, config_path: Path, app: SparkApp = STREAM,
-                args: tuple[str, ...] | None = None) -> list[str]:
+def load_pipeline_config(settings: StackSettings, config_path: Path):
+    """The pipeline config as the job will see it (the stack's CDC_* settings in its environment)."""
     sys.path.insert(0, str(REPO_ROOT))
     from cdc_pipeline.config import load_config
+    return load_config(config_path, {**os.environ, **settings.env()})
+
+
+def submit_argv(settings: StackSettings, master: str, config_path: Path, app: SparkApp = STREAM,
+                args: tuple[str, ...] | None = None) -> list[str]:
     from cdc_pipeline.spark_session import session_conf
 
-    config = load_config(config_path, {**os.environ, **settings.env()})
+    config = load_pipeline_config(settings, config_path)
     app_name = config.job.query_name if app is STREAM else app.name
     argv = [str(Path(sys.executable).parent / "spark-submit"), "--master", master,
             "--py-files", str(build_py_files(settings))]
@@ -99,13 +104,12 @@ def submit(settings: StackSettings, master: str, config_path: Path, app: SparkAp
 
 
 def _spark_ui(settings: StackSettings, config_path: Path) -> str:
-    """The UI address the job wrote to its status file (4041, … when 4040 was taken)."""
-    sys.path.insert(0, str(REPO_ROOT))
-    from cdc_pipeline.config import load_config
-    from cdc_pipeline.supervisor import read_status
+    """The UI address the job wrote to its status file (4041, … when 4040 was taken), as `make status`
+    reads it."""
+    from .status import job_section  # status imports this module
 
-    status = read_status(load_config(config_path, {**os.environ, **settings.env()}).job.status_file) or {}
-    return (status.get("spark_ui") or f"http://{settings.host}:4040").rstrip("/")
+    ui = job_section(settings, load_pipeline_config(settings, config_path))["spark_ui"]
+    return (ui or f"http://{settings.host}:4040").rstrip("/")
 
 
 def run_foreground(settings: StackSettings, master: str, config_path: Path, app: SparkApp,

@@ -8,23 +8,15 @@ database and the table metadata on S3; no Spark needed). `--json` prints the sam
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .job import app_process, COMPACTION, STREAM
+from .job import app_process, COMPACTION, load_pipeline_config, STREAM
 from .settings import REPO_ROOT, StackSettings
 
 _JDBC_PG = re.compile(r"^jdbc:postgresql://([^:/]+)(?::(\d+))?/([^?]+)")
-
-
-def load_pipeline_config(settings: StackSettings, config_path: Path):
-    sys.path.insert(0, str(REPO_ROOT))
-    from cdc_pipeline.config import load_config
-    return load_config(config_path, {**os.environ, **settings.env()})
 
 
 def resolve(path: str) -> Path:

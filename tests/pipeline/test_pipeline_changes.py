@@ -4,7 +4,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-
 from confluent_kafka import Producer
 
 from pipeline_support import check_sinks, pg_rows, wait_converged, wait_for
