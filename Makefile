@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless libjetty9-java docker-compose
+APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless maven docker-compose
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
+.PHONY: help setup system-packages venv jars jars-lock up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -29,8 +29,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-jars: venv ## fetch and verify the pinned jars/binaries (jars/manifest.tsv), build our Java
+jars: venv ## resolve the pinned jars from Maven Central (jars/pom.xml, checked against jars/maven.lock) and binaries, build our Java
 	$(PY) -m stack jars
+
+jars-lock: venv ## after a version change in jars/pom.xml: re-resolve and rewrite jars/maven.lock
+	$(PY) -m stack jars --update-lock
 
 up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Kafka on its own store, Connect + Debezium)
 	$(PY) -m stack up

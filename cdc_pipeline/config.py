@@ -7,7 +7,7 @@ names the key path and the bad value.
 
 | Key | Type | Default | Description |
 |-----|------|---------|-------------|
-| `source.format` | string | `cdc-kafka` | Spark source format: `cdc-kafka` (our JVM Kafka source) or `kafka` (Spark's connector, where it exists) |
+| `source.format` | string | `kafka` | Spark source format: `kafka`, Spark's own Kafka connector (spark-sql-kafka-0-10, in jars/spark) |
 | `source.bootstrap_servers` | string | `${CDC_KAFKA_BOOTSTRAP:-127.0.0.1:9092}` | Kafka brokers, `host:port[,host:port...]` |
 | `source.topics` | list of strings | null | topics to read; set exactly one of `topics`, `topic_pattern` |
 | `source.topic_pattern` | string | null | regular expression of topics to read (Kafka `subscribePattern`) |
@@ -102,7 +102,7 @@ FROM_TOPIC = _Special("(table part of the topic)")
 
 # Every key with its default, in one place (the docstring table is checked against this by the tests).
 DEFAULTS: dict[str, Any] = {
-    "source.format": "cdc-kafka",
+    "source.format": "kafka",
     "source.bootstrap_servers": "${CDC_KAFKA_BOOTSTRAP:-127.0.0.1:9092}",
     "source.topics": None,
     "source.topic_pattern": None,
@@ -164,7 +164,7 @@ DEFAULTS: dict[str, Any] = {
     "mysql.password": "${CDC_MYSQL_PASSWORD:-dbz}",
 }
 
-SOURCE_FORMATS = ("cdc-kafka", "kafka")
+SOURCE_FORMATS = ("kafka",)
 SINKS = ("iceberg", "postgres")
 STATS_KINDS = ("user_account_stats",)
 WRITE_MODES = ("merge-on-read", "copy-on-write")

@@ -14,8 +14,8 @@ JAVA_OPTIONS = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONF
 
 def spark_jars() -> list[str]:
     jars = sorted(str(p) for p in SPARK_JARS_DIR.glob("*.jar"))
-    if not any(j.endswith("cdc-kafka-source.jar") for j in jars):
-        raise FileNotFoundError(f"{SPARK_JARS_DIR} lacks our jars (cdc-kafka-source.jar); run `make jars`")
+    if not any(Path(j).name.startswith("spark-sql-kafka-0-10_") for j in jars):
+        raise FileNotFoundError(f"{SPARK_JARS_DIR} lacks the Spark jars (spark-sql-kafka-0-10); run `make jars`")
     return jars
 
 
@@ -37,7 +37,25 @@ def session_conf(config, app_name: str) -> dict[str, str]:
     }
     if config is not None:
         conf.update(config.iceberg.spark_conf())
+        if config.job.checkpoint_location.startswith("s3a://"):
+            ice = config.iceberg
+            conf.update(s3a_conf(ice.s3_endpoint, ice.s3_access_key, ice.s3_secret_key, ice.s3_region))
     return conf
+
+
+def s3a_conf(endpoint: str, access_key: str, secret_key: str, region: str) -> dict[str, str]:
+    """Hadoop's S3A filesystem (hadoop-aws in jars/spark) on an S3-compatible endpoint, for a checkpoint
+    on s3a://: the job's checkpoint uses the lakehouse's S3 endpoint and credentials."""
+    return {
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": region,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https://")).lower(),
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.access.key": access_key,
+        "spark.hadoop.fs.s3a.secret.key": secret_key,
+    }
 
 
 def prepare_environment() -> None:

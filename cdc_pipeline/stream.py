@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 from .batch import decode_batch, summarize_decoded, typed_changes
 from .dead_letters import dead_letter_frame, mark_rejected
@@ -21,12 +20,23 @@ from .schema_plan import plan_columns
 log = logging.getLogger(__name__)
 
 
-def checkpoint_query_id(checkpoint_location: str) -> str:
-    """The query id Spark keeps in <checkpoint>/metadata: the same across restarts of this query."""
-    metadata = Path(checkpoint_location) / "metadata"
+def checkpoint_query_id(spark, checkpoint_location: str) -> str:
+    """The query id Spark keeps in <checkpoint>/metadata: the same across restarts of this query.
+
+    Read through Hadoop's FileSystem, as Spark writes it, so a checkpoint on s3a:// works as a local one."""
+    from py4j.protocol import Py4JJavaError
+
+    jvm = spark.sparkContext._jvm
+    metadata = checkpoint_location.rstrip("/") + "/metadata"
     try:
-        return json.loads(metadata.read_text().splitlines()[0])["id"]
-    except (OSError, ValueError, KeyError, IndexError) as err:
+        path = jvm.org.apache.hadoop.fs.Path(metadata)
+        stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
+        try:
+            first_line = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8")).readLine()
+        finally:
+            stream.close()
+        return json.loads(first_line)["id"]
+    except (Py4JJavaError, ValueError, KeyError, TypeError) as err:
         raise RuntimeError(f"cannot read the query id from {metadata}: {err}") from err
 
 
@@ -43,16 +53,15 @@ class BatchWriter:
         self._query_id: str | None = None
         self._iceberg: IcebergSink | None = None  # one per run: it remembers the namespace exists
 
-    @property
-    def query_id(self) -> str:
+    def query_id(self, spark) -> str:
         if self._query_id is None:
-            self._query_id = checkpoint_query_id(self.config.job.checkpoint_location)
+            self._query_id = checkpoint_query_id(spark, self.config.job.checkpoint_location)
         return self._query_id
 
     def __call__(self, batch_df, batch_id: int) -> None:
         started = time.monotonic()
         spark = batch_df.sparkSession
-        query_id = self.query_id
+        query_id = self.query_id(spark)
         # Iceberg commits before PostgreSQL, so a batch in the PostgreSQL ledger is done everywhere.
         if self.postgres.batch_committed(query_id, batch_id):
             log.info("batch %s already committed; skipping", batch_id)

@@ -76,7 +76,9 @@ def cmd_status(settings, as_json, services=None, config_path=None):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("jars", help="fetch and verify pinned jars/binaries, build our Java")
+    p = sub.add_parser("jars", help="resolve and verify the pinned jars (Maven) and binaries, build our Java")
+    p.add_argument("--update-lock", action="store_true",
+                   help="re-resolve jars/pom.xml and rewrite jars/maven.lock (after a version change)")
     for name in ("up", "down", "start", "stop", "kill"):
         p = sub.add_parser(name)
         p.add_argument("services", nargs="*", help="service names (default: all)")
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
     try:
         settings = load_settings()
         if args.command == "jars":
-            jars.ensure_jars()
+            jars.ensure_jars(update_lock=args.update_lock)
         elif args.command in ("up", "start"):
             cmd_up(settings, args.services)
         elif args.command in ("down", "stop"):

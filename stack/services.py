@@ -1,10 +1,11 @@
-"""The six services of the local stack, each with its start command, first-start set-up and health.
+"""The five services of the local stack, each with its start command, first-start set-up and health.
 
 Start order is the dependency order; `make down` stops in reverse. A service that is already running
 and healthy is left alone, so `make up` on a running stack changes nothing.
 """
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 from . import jars
@@ -64,8 +66,7 @@ class Service:
     start_timeout = 60.0
     stop_timeout = 30.0
     # A process that exits while starting is started again, this many times in all: right after a
-    # full-stack restart a dependency can still be settling (seen: Tansu exiting silently while
-    # SeaweedFS had just come up).
+    # full-stack restart a dependency can still be settling.
     start_attempts = 3
 
     def __init__(self, settings: StackSettings):
@@ -178,9 +179,6 @@ class MariaDB(Service):
             "--skip-name-resolve", "--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
             "--server-id=1", "--default-time-zone=+00:00", "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci",
-            # Debezium 3.0 mishandles MariaDB's GTID events and loses a row after a restart; presenting
-            # as MySQL 5.7 makes it follow the MySQL code path (COMPONENTS.md, "MySQL: MariaDB 10.11").
-            "--version=5.7.19-log",
         ])
 
     def _connect(self, **kwargs):
@@ -316,19 +314,6 @@ class SeaweedFS(Service):
     def port(self) -> int:
         return self.s.s3_port
 
-    @property
-    def endpoint(self) -> str:
-        return self.s.s3_endpoint
-
-    @property
-    def server_ports(self) -> tuple[int, int, int]:
-        """(master, volume, filer); each gRPC port is the port + 10000."""
-        return self.s.seaweed_master_port, self.s.seaweed_volume_port, self.s.seaweed_filer_port
-
-    @property
-    def buckets(self) -> dict[str, str]:
-        return {self.s.lake_bucket: "Iceberg warehouse"}
-
     def launch(self) -> None:
         s = self.s
         config = self.dir / "s3.json"
@@ -343,7 +328,8 @@ class SeaweedFS(Service):
         weed = jars.set_dir("bin") / "weed"
         if not weed.exists():
             raise ServiceError(f"{self.name}: {weed} is missing; run `make jars`")
-        master, volume, filer = self.server_ports
+        # Each gRPC port is the port + 10000.
+        master, volume, filer = s.seaweed_master_port, s.seaweed_volume_port, s.seaweed_filer_port
         self.proc.spawn([
             str(weed), "server", f"-ip={s.host}", f"-ip.bind={s.host}", f"-dir={data}",
             f"-master.port={master}", f"-master.port.grpc={master + 10000}",
@@ -357,7 +343,7 @@ class SeaweedFS(Service):
     def client(self):
         import boto3
         from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.s.s3_access_key,
+        return boto3.client("s3", endpoint_url=self.s.s3_endpoint, aws_access_key_id=self.s.s3_access_key,
                             aws_secret_access_key=self.s.s3_secret_key, region_name=self.s.s3_region,
                             config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10,
                                           retries={"max_attempts": 1}))
@@ -370,78 +356,94 @@ class SeaweedFS(Service):
         client = self.client()
 
         def buckets_ready():
-            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-            for bucket in self.buckets:
-                if bucket not in existing:
-                    client.create_bucket(Bucket=bucket)
+            bucket = self.s.lake_bucket
+            if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+                client.create_bucket(Bucket=bucket)
             # A write proves the volume server is up, not just the S3 gateway.
-            client.put_object(Bucket=next(iter(self.buckets)), Key=".cdc-healthcheck", Body=b"ok")
+            client.put_object(Bucket=bucket, Key=".cdc-healthcheck", Body=b"ok")
             return True
 
         wait_until(buckets_ready, 60, f"{self.name} buckets", self.log_file)
 
     def details(self) -> list[str]:
-        return [f"buckets: {', '.join(f'{b} ({what})' for b, what in self.buckets.items())}"]
+        return [f"bucket: {self.s.lake_bucket} (Iceberg warehouse)"]
 
 
-class KafkaStore(SeaweedFS):
-    """The broker's log storage: Tansu keeps Kafka's log in S3, and it gets an S3 server of its own,
-    as a Kafka broker has its own disks. With one shared server, an outage of the lakehouse's S3 took
-    the broker down with it, and a SIGKILL of that server under Tansu lost acknowledged records."""
-    name = "kafka-store"
-
-    @property
-    def port(self) -> int:
-        return self.s.kafka_store_port
-
-    @property
-    def endpoint(self) -> str:
-        return self.s.kafka_store_endpoint
-
-    @property
-    def server_ports(self) -> tuple[int, int, int]:
-        return self.s.kafka_store_master_port, self.s.kafka_store_volume_port, self.s.kafka_store_filer_port
-
-    @property
-    def buckets(self) -> dict[str, str]:
-        return {self.s.kafka_bucket: "Kafka log"}
-
-
-class Tansu(Service):
+class KafkaBroker(Service):
+    """Apache Kafka in KRaft mode, one node that is broker and controller, log under <state>/kafka/data."""
     name = "kafka"
-    executable_hint = "tansu"
+    executable_hint = "kafka.Kafka"
+    start_timeout = 90.0
 
     @property
     def port(self) -> int:
         return self.s.kafka_port
 
-    def launch(self) -> None:
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    def server_properties(self) -> str:
         s = self.s
-        tansu = jars.set_dir("bin") / "tansu"
-        if not tansu.exists():
-            raise ServiceError(f"kafka: {tansu} is missing; run `make jars`")
-        env = dict(os.environ, AWS_ENDPOINT=s.kafka_store_endpoint, AWS_ALLOW_HTTP="true",
-                   AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
-                   AWS_DEFAULT_REGION=s.s3_region, AWS_REGION=s.s3_region, RUST_LOG="warn")
-        listener = f"tcp://{s.host}:{s.kafka_port}"
-        self.proc.spawn([str(tansu), "broker", "--cluster-id", "cdc-pipeline", "--listener-url", listener,
-                         "--advertised-listener-url", listener,
-                         "--storage-engine", f"s3://{s.kafka_bucket}/"], env=env, cwd=self.dir)
+        return "\n".join([
+            "# Written by `make up` (stack/services.py) on every start; edit the code, not this file.",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={self.data_dir}",
+            # One node: every internal topic with one replica.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "num.partitions=3",
+            "group.initial.rebalance.delay.ms=0",
+            # The change log is the source of replays (a new checkpoint, `make verify`): keep it. Users
+            # with a retention policy set it per topic; the job fails on a gap (failOnDataLoss).
+            "log.retention.ms=-1",
+            "",
+        ])
+
+    def launch(self) -> None:
+        classpath = jars.set_dir("kafka")
+        if not any(classpath.glob("kafka_2.13-*.jar")):
+            raise ServiceError(f"kafka: no Apache Kafka jars in {classpath}; run `make jars`")
+        props = self.dir / "server.properties"
+        props.write_text(self.server_properties())
+        java = ["java", "-cp", f"{classpath}/*", f"-Dlog4j2.configurationFile={CONF / 'kafka-log4j2.properties'}"]
+        if not (self.data_dir / "meta.properties").exists():
+            # A new log directory is formatted once with a new cluster id (`kafka-storage.sh format`).
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            run_logged([*java, "kafka.tools.StorageTool", "format", "--config", str(props),
+                        "--cluster-id", cluster_id], self.log_file, self.name)
+        heap = os.environ.get("CDC_KAFKA_HEAP", "512m")
+        self.proc.spawn([java[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                         *java[1:], "kafka.Kafka", str(props)], cwd=self.dir)
 
     def health(self) -> bool:
         from confluent_kafka.admin import AdminClient
         # log_level 0: a refused connection while the broker starts is expected, not worth printing.
         admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap, "socket.timeout.ms": 3000,
                              "log_level": 0})
-        admin.list_topics(timeout=3)
-        return True
+        return bool(admin.list_topics(timeout=3).brokers)
 
 
 class KafkaConnect(Service):
+    """Kafka Connect (distributed mode, one worker) with Debezium from jars/connect-plugins on its
+    plugin.path; registers the connector of `connector_file` (the local MariaDB's by default)."""
     name = "connect"
     executable_hint = "ConnectDistributed"
     start_timeout = 120.0
-    connector_file = CONF / "debezium-mysql-connector.json"
+
+    def __init__(self, settings: StackSettings, connector_file: Path = CONF / "debezium-mariadb-connector.json"):
+        super().__init__(settings)
+        self.connector_file = connector_file
 
     @property
     def port(self) -> int:
@@ -455,19 +457,23 @@ class KafkaConnect(Service):
         return self.connector_spec()["name"]
 
     def launch(self) -> None:
-        classpath = jars.set_dir("connect")
+        classpath = jars.set_dir("kafka")
         if not any(classpath.glob("connect-runtime-*.jar")):
             raise ServiceError(f"connect: no Kafka Connect jars in {classpath}; run `make jars`")
+        if not any(jars.CONNECT_PLUGINS.glob("*/debezium-connector-*.jar")):
+            raise ServiceError(f"connect: no Debezium connector in {jars.CONNECT_PLUGINS}; run `make jars`")
+        # The worker file as users keep it (conf/), plus where this checkout keeps the plugins.
+        worker = self.dir / "connect-distributed.properties"
+        worker.write_text((CONF / "connect-distributed.properties").read_text()
+                          + f"\n# added by `make up`\nplugin.path={jars.CONNECT_PLUGINS}\n")
         env = dict(os.environ, **self.s.env(),
                    CDC_CONNECT_HOST=self.s.host,
-                   CDC_DEBEZIUM_HISTORY_FILE=str(self.dir / "schema-history.dat"),
-                   CDC_CONNECT_OFFSETS_FILE=str(self.dir / "offsets.dat"))
+                   CDC_DEBEZIUM_HISTORY_FILE=str(self.dir / "schema-history.dat"))
         heap = os.environ.get("CDC_CONNECT_HEAP", "768m")
         self.proc.spawn([
             "java", "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={CONF / 'connect-log4j2.properties'}",
-            "-cp", f"{classpath}/*", "org.apache.kafka.connect.cli.ConnectDistributed",
-            str(CONF / "connect-distributed.properties"),
+            f"-Dlog4j2.configurationFile={CONF / 'kafka-log4j2.properties'}",
+            "-cp", f"{classpath}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(worker),
         ], env=env, cwd=self.dir)
 
     def rest(self, method: str, path: str, body: dict | None = None, timeout: float = 10):
@@ -524,7 +530,7 @@ class KafkaConnect(Service):
         return lines
 
 
-SERVICE_CLASSES = [MariaDB, PostgreSQL, SeaweedFS, KafkaStore, Tansu, KafkaConnect]
+SERVICE_CLASSES = [MariaDB, PostgreSQL, SeaweedFS, KafkaBroker, KafkaConnect]
 
 
 def all_services(settings: StackSettings) -> list[Service]:

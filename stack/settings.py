@@ -29,15 +29,11 @@ class StackSettings:
     s3_secret_key: str
     s3_region: str
     lake_bucket: str
-    kafka_bucket: str
     seaweed_master_port: int
     seaweed_volume_port: int
     seaweed_filer_port: int
-    kafka_store_port: int
-    kafka_store_master_port: int
-    kafka_store_volume_port: int
-    kafka_store_filer_port: int
     kafka_port: int
+    kafka_controller_port: int
     connect_port: int
     spark_master_port: int
     spark_master_ui_port: int
@@ -54,10 +50,6 @@ class StackSettings:
     @property
     def s3_endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
-
-    @property
-    def kafka_store_endpoint(self) -> str:
-        return f"http://{self.host}:{self.kafka_store_port}"
 
     @property
     def connect_url(self) -> str:
@@ -104,16 +96,12 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     "s3_secret_key": ("CDC_S3_SECRET_KEY", "cdcsecret"),
     "s3_region": ("CDC_S3_REGION", "us-east-1"),
     "lake_bucket": ("CDC_S3_BUCKET", "lakehouse"),
-    "kafka_bucket": ("CDC_KAFKA_BUCKET", "kafka"),
     "seaweed_master_port": ("CDC_SEAWEED_MASTER_PORT", 9333),
     "seaweed_volume_port": ("CDC_SEAWEED_VOLUME_PORT", 8380),
     "seaweed_filer_port": ("CDC_SEAWEED_FILER_PORT", 8888),
-    # The broker's own object store (a second SeaweedFS): Kafka's log is not in the lakehouse's S3.
-    "kafka_store_port": ("CDC_KAFKA_STORE_PORT", 8334),
-    "kafka_store_master_port": ("CDC_KAFKA_STORE_MASTER_PORT", 9334),
-    "kafka_store_volume_port": ("CDC_KAFKA_STORE_VOLUME_PORT", 8381),
-    "kafka_store_filer_port": ("CDC_KAFKA_STORE_FILER_PORT", 8889),
     "kafka_port": ("CDC_KAFKA_PORT", 9092),
+    # The KRaft controller listener of the one-node broker (broker and controller in one process).
+    "kafka_controller_port": ("CDC_KAFKA_CONTROLLER_PORT", 9093),
     "connect_port": ("CDC_CONNECT_PORT", 8083),
     # The Spark standalone cluster of `make cluster-up` (stack/spark_cluster.py).
     "spark_master_port": ("CDC_SPARK_MASTER_PORT", 7077),

@@ -5,8 +5,9 @@
                          settings from cdc_pipeline.spark_session, the same --py-files zip). SIGTERM
                          (`docker compose stop`) stops the query after its micro-batch in flight, like
                          `make stop`; the exit code is the job's.
-    register-connector   register conf/debezium-mysql-connector.json and wait until the connector and its
-                         task run, with the code `make up` uses (stack.services.KafkaConnect).
+    register-connector   register conf/debezium-mysql-connector.json (Debezium's MySQL connector, for the
+                         compose stack's MySQL 8.4; `make up` registers the MariaDB one) and wait until the
+                         connector and its task run, with the code `make up` uses (stack.services.KafkaConnect).
     healthcheck          exit 0 when the driver's UI lists at least one active streaming query.
 
 The local stack's code puts every service on one loopback host (stack/settings.py refuses any other).
@@ -37,6 +38,9 @@ from stack.settings import StackSettings, load_settings  # noqa: E402
 
 DEFAULT_MASTER = "local[2]"
 DEFAULT_CONFIG = APP / "conf" / "pipeline.yaml"
+# The compose stack's connector: MySqlConnector for MySQL 8.4 (KafkaConnect defaults to the local stack's
+# conf/debezium-mariadb-connector.json, for MariaDB).
+CONNECTOR_FILE = APP / "conf" / "debezium-mysql-connector.json"
 # The Structured Streaming tab of the driver's UI (the first free port from 4040; nothing else runs here).
 STREAMING_UI = "http://127.0.0.1:4040/StreamingQuery/"
 
@@ -117,9 +121,14 @@ def submit() -> int:
     return proc.wait()
 
 
+def compose_connect(settings: StackSettings) -> KafkaConnect:
+    """Kafka Connect as the `connect` service, with the compose stack's connector file."""
+    return KafkaConnect(settings, connector_file=CONNECTOR_FILE)
+
+
 def register_connector() -> int:
     settings = compose_settings()
-    connect = KafkaConnect(settings)
+    connect = compose_connect(settings)
     try:
         wait_until(connect.health, 180, f"Kafka Connect at {settings.connect_url}", interval=2)
         connect.after_start()  # PUT the config when it differs, wait until RUNNING, fail on FAILED

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +28,9 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 CONNECTOR_FILE = REPO / "conf" / "debezium-mysql-connector.json"
 WORKER_PROPERTIES = REPO / "conf" / "connect-distributed.properties"
 PIPELINE_YAML = REPO / "conf" / "pipeline.yaml"
+# The local stack's JVM versions (Maven properties: kafka.version, debezium.version, spark.kafka.version).
+MAVEN_POM = REPO / "jars" / "pom.xml"
+SPARK_JARS = REPO / "jars" / "spark"
 
 PIPELINE_SERVICES = {"mysql", "postgres", "minio", "kafka", "connect", "spark"}
 ONE_SHOT_SERVICES = {"mysql-setup", "postgres-setup", "minio-setup", "connect-setup"}
@@ -94,6 +98,15 @@ def bind_mounts(service: dict) -> dict[str, Path]:
     return out
 
 
+def pom_properties() -> dict[str, str]:
+    """The <properties> of jars/pom.xml, which pins every JVM version of the local stack."""
+    assert MAVEN_POM.is_file(), f"{MAVEN_POM} is missing: it pins the versions the compose images must match"
+    root = ET.parse(MAVEN_POM).getroot()
+    ns = {"m": root.tag[1:root.tag.index("}")]} if root.tag.startswith("{") else {}
+    props = root.find("m:properties" if ns else "properties", ns)
+    return {child.tag.split("}")[-1]: (child.text or "").strip() for child in props}
+
+
 def env_refs(value) -> set[str]:
     """Names used as ${NAME}, ${NAME:-default} or ${env:NAME} in the string values of a parsed document."""
     if isinstance(value, dict):
@@ -119,10 +132,17 @@ def test_every_service_of_the_pipeline_is_defined(compose):
 
 
 def test_connect_image_is_the_debezium_version_of_the_local_stack(compose):
-    manifest = (REPO / "jars" / "manifest.tsv").read_text()
-    local = re.search(r"debezium-connector-mysql-(\d+\.\d+\.\d+)\.Final\.jar", manifest).group(1)
+    local = pom_properties()["debezium.version"]
+    assert local == "3.5.0.Final", local  # the release whose MariaDB and MySQL connectors are both served
     image = compose["services"]["connect"]["image"]
-    assert image == f"quay.io/debezium/connect:{local}.Final", (image, local)
+    assert image == f"quay.io/debezium/connect:{local}", (image, local)
+
+
+def test_kafka_image_is_the_kafka_version_of_the_local_stack(compose):
+    local = pom_properties()["kafka.version"]
+    assert local == "4.1.1", local  # the Kafka that Debezium 3.5.0.Final is built against
+    image = compose["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{local}", (image, local)
 
 
 def test_published_ports_bind_loopback_only(compose):
@@ -147,12 +167,30 @@ def test_mounted_host_paths_exist_in_the_repo(compose):
     assert spark["/app/jobs"] == REPO / "jobs"
     assert spark["/app/cdc_pipeline"] == REPO / "cdc_pipeline"
     assert spark["/app/jars/spark"] == REPO / "jars" / "spark"
-    assert (spark["/app/jars/spark"] / "cdc-kafka-source.jar").is_file(), "run `make jars`"
+    assert spark["/app/jars/spark"].is_dir(), "run `make jars`"
     assert (spark["/app/conf"] / "pipeline.yaml") == PIPELINE_YAML
     assert (mounts["connect-setup"]["/app/conf"] / "debezium-mysql-connector.json") == CONNECTOR_FILE
     # The entry point both containers run, from the mounted tree (Dockerfile ENTRYPOINT).
     assert spark["/app/docker/spark"] / "entrypoint.py" == REPO / "docker" / "spark" / "entrypoint.py"
     assert "/app/docker/spark/entrypoint.py" in (REPO / "docker" / "spark" / "Dockerfile").read_text()
+
+
+def test_spark_jars_are_sparks_kafka_source_from_maven_central():
+    """jars/spark, mounted into the spark container, holds Spark's own Kafka source and not the old parts."""
+    assert SPARK_JARS.is_dir(), f"{SPARK_JARS} does not exist: run `make jars`"
+    names = {p.name for p in SPARK_JARS.glob("*.jar")}
+    kafka = pom_properties()["spark.kafka.version"]
+    for jar in (f"spark-sql-kafka-0-10_2.12-{kafka}.jar", f"spark-token-provider-kafka-0-10_2.12-{kafka}.jar",
+                "cdc-iceberg-commit.jar"):
+        assert jar in names, f"{jar} missing from {SPARK_JARS}: run `make jars`"
+    for prefix in ("kafka-clients-", "commons-pool2-", "iceberg-spark-runtime-3.5_2.12-", "iceberg-aws-bundle-",
+                   "postgresql-"):
+        assert any(n.startswith(prefix) for n in names), f"no {prefix}*.jar in {SPARK_JARS}: run `make jars`"
+    # Left over from the old build, they would still be put on spark.jars (every *.jar of the folder): our own
+    # Kafka source, the AWS stubs, and AWS SDK jars taken from wheels, which iceberg-aws-bundle replaces.
+    stale = sorted(n for n in names if n in ("cdc-kafka-source.jar", "cdc-aws-stubs.jar")
+                   or re.fullmatch(r"(sdk-core|aws-core|s3|regions|auth|utils)-2\.\d+\.\d+\.jar", n))
+    assert not stale, f"stale jars in {SPARK_JARS}: {stale}"
 
 
 def test_spark_image_installs_requirements_txt(compose):
@@ -220,9 +258,10 @@ IMAGE_VARIABLES = {"bootstrap.servers": "BOOTSTRAP_SERVERS", "group.id": "GROUP_
                    "config.storage.topic": "CONFIG_STORAGE_TOPIC", "offset.storage.topic": "OFFSET_STORAGE_TOPIC",
                    "status.storage.topic": "STATUS_STORAGE_TOPIC", "key.converter": "KEY_CONVERTER",
                    "value.converter": "VALUE_CONVERTER", "offset.flush.interval.ms": "OFFSET_FLUSH_INTERVAL_MS"}
-# Not carried over: the REST listener is the container's (REST_HOST_NAME, ADVERTISED_HOST_NAME), and
-# plugin.discovery=service_load is for our flat classpath; the image isolates plugins on plugin.path.
-NOT_CARRIED_OVER = {"listeners", "rest.advertised.host.name", "rest.advertised.port", "plugin.discovery"}
+# Not carried over: the REST listener is the container's (REST_HOST_NAME, ADVERTISED_HOST_NAME), and where
+# the worker finds its plugins is the image's own (its plugin path, /kafka/connect, holds Debezium).
+NOT_CARRIED_OVER = {"listeners", "rest.advertised.host.name", "rest.advertised.port", "plugin.discovery",
+                    "plugin.path"}
 
 
 def test_connect_worker_has_the_settings_of_connect_distributed_properties(compose):
@@ -240,6 +279,15 @@ def test_connect_worker_has_the_settings_of_connect_distributed_properties(compo
                                            f"{variable}={env.get(variable)!r}"
         checked += 1
     assert checked >= 10
+
+
+def test_connect_producer_compresses_with_zstd_in_large_batches(compose):
+    env = env_of(compose, "connect")
+    assert env["CONNECT_PRODUCER_COMPRESSION_TYPE"] == "zstd"
+    assert env["CONNECT_PRODUCER_LINGER_MS"] == "20"
+    assert env["CONNECT_PRODUCER_BATCH_SIZE"] == "524288"
+    # The broker keeps the producer's compression (its default, compression.type=producer).
+    assert env_of(compose, "kafka").get("KAFKA_COMPRESSION_TYPE", "producer") == "producer"
 
 
 # -- Spark and conf/pipeline.yaml ----------------------------------------------------------------
@@ -369,6 +417,10 @@ def test_spark_container_submits_the_job_like_make_submit(compose, entrypoint, t
     assert confs == session_conf(load_config(PIPELINE_YAML, env), "cdc-to-lakehouse-and-warehouse")
     assert confs["spark.sql.catalog.lake.uri"] == "jdbc:postgresql://postgres:5432/iceberg_catalog"
     assert confs["spark.sql.catalog.lake.s3.endpoint"] == "http://minio:9000"
+    # Spark's own Kafka source from the mounted jars/spark, not our former one.
+    jars = [Path(j).name for j in confs["spark.jars"].split(",")]
+    assert f"spark-sql-kafka-0-10_2.12-{pom_properties()['spark.kafka.version']}.jar" in jars, jars
+    assert "cdc-kafka-source.jar" not in jars and "cdc-aws-stubs.jar" not in jars, jars
     # The driver reads conf/pipeline.yaml again with this environment.
     assert spark_env["CDC_KAFKA_BOOTSTRAP"] == "kafka:9092" and spark_env["CDC_PG_HOST"] == "postgres"
     assert "SPARK_LOCAL_IP" not in spark_env  # else the UI would not be reachable through the published port
@@ -376,15 +428,15 @@ def test_spark_container_submits_the_job_like_make_submit(compose, entrypoint, t
 
 
 def test_connect_setup_registers_the_connector_file_at_the_connect_service(compose, entrypoint):
-    from stack.services import KafkaConnect
-
     env = env_of(compose, "connect-setup")
     assert compose["services"]["connect-setup"]["command"] == ["register-connector"]
     settings = entrypoint.compose_settings(env)
-    connect = KafkaConnect(settings)
+    connect = entrypoint.compose_connect(settings)  # what `register-connector` registers
     assert connect.s.connect_url == env["CDC_CONNECT_URL"] == "http://connect:8083"
     assert connect.connector_file == CONNECTOR_FILE
     assert connect.connector_name == "mysql-connector"
+    # MySQL 8.4 in compose: Debezium's MySQL connector (the local stack's MariaDB one would not fit).
+    assert connect.connector_spec()["config"]["connector.class"] == "io.debezium.connector.mysql.MySqlConnector"
 
 
 def test_spark_is_healthy_only_with_an_active_query(compose, entrypoint):

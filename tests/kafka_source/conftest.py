@@ -1,4 +1,4 @@
-"""Fixtures for the cdc-kafka Spark source tests: one local Spark session, a Kafka-compatible broker.
+"""Fixtures for the Kafka source tests: one local Spark session, the stack's Kafka broker.
 
 The broker is the local stack's (stack.settings: CDC_KAFKA_PORT, default 127.0.0.1:9092). Every test
 makes its own topics (uuid in the name) and its own checkpoint directory, so tests do not see each other's data.
@@ -22,10 +22,11 @@ def kafka_bootstrap():
 
 @pytest.fixture(scope="session")
 def spark():
-    from cdc_pipeline.spark_session import build_session
+    from cdc_pipeline.spark_session import build_session, s3a_conf
 
-    session = build_session(None, app_name="cdc-kafka-source-tests", master="local[2]",
-                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+    s3a = s3a_conf(SETTINGS.s3_endpoint, SETTINGS.s3_access_key, SETTINGS.s3_secret_key, SETTINGS.s3_region)
+    session = build_session(None, app_name="kafka-source-tests", master="local[2]",
+                            extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2", **s3a})
     session.sparkContext.setLogLevel("WARN")
     yield session
     for q in session.streams.active:

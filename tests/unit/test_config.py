@@ -66,7 +66,7 @@ def table(**values):
 def test_shipped_pipeline_yaml_with_empty_environment():
     config = load_config(PIPELINE_YAML, {})
     source = config.source
-    assert (source.format, source.bootstrap_servers) == ("cdc-kafka", "127.0.0.1:9092")
+    assert (source.format, source.bootstrap_servers) == ("kafka", "127.0.0.1:9092")
     assert source.topics == ("oltp.bankdb.bank_accounts", "oltp.bankdb.transactions") and source.topic_pattern is None
     assert (source.starting_offsets, source.max_offsets_per_trigger, source.trigger_interval) == ("earliest", 100000, "2 seconds")
     assert source.fail_on_data_loss is True and dict(source.kafka_options) == {}
@@ -182,7 +182,7 @@ INVALID = [
      "source.topic_pattern: expected a regular expression, got 'oltp.('"),
     ("empty topics", with_changes(source={"topics": []}), "source.topics: expected a non-empty list of strings, got []"),
     ("duplicate topics", with_changes(source={"topics": ["a.b.c", "a.b.c"]}), "source.topics[1]: duplicate entry 'a.b.c'"),
-    ("format", with_changes(source={"format": "spark"}), "source.format: expected one of cdc-kafka, kafka, got 'spark'"),
+    ("format", with_changes(source={"format": "spark"}), "source.format: expected one of kafka, got 'spark'"),
     ("interval", with_changes(source={"trigger_interval": "2 parsecs"}), "source.trigger_interval: expected '<n>"),
     ("interval number", with_changes(source={"trigger_interval": 2}), "source.trigger_interval: expected '<n>"),
     ("maintenance interval", with_changes(maintenance={"interval": "soon"}), "maintenance.interval: expected '<n>"),
