@@ -3,9 +3,10 @@
 
 With no job reading, each round writes ~210 000 change events through MySQL (bulk statements on
 bankdb, 1 000 rows each: 57 % inserts, 33 % updates of random earlier rows, 5 % inserts into
-transactions, 2.5 % deletes, each delete also giving a tombstone), so Debezium turns them into Kafka
-records; a consumer in this process watches the topics, which times Debezium (first MySQL statement ->
-last record readable in Kafka). Then the job (jobs/cdc_stream.py via stack.job.submit, local[2],
+transactions, 2.5 % deletes, each delete also giving a tombstone), so Debezium's MariaDB connector
+(Kafka Connect) turns them into records on the Kafka topics; this process polls the topics' high
+watermarks about once a second, which times Debezium (first MySQL statement -> last record readable in
+Kafka). Then the job (jobs/cdc_stream.py via stack.job.submit, local[2], Spark's Kafka source,
 exactly-once as always) starts from a FRESH checkpoint on a copy of conf/pipeline.yaml in
 bench/out/drain/ (own query name, checkpoint, `bench_drain_*` sink tables, starting offsets = the
 offsets recorded before the load), drains the backlog and is stopped. Round 2 repeats this on the
@@ -16,7 +17,7 @@ also counts JVM and session start. Driver RSS: /proc of the job's JVM and its Py
 
 Raw limits, on round 1's data in the same run:
   Kafka read      plain confluent-kafka read of exactly round 1's offset range, right after round 1's
-                  drain (before round 2 grows the log: Tansu reads slow down as it grows) (msgs/s)
+                  drain (msgs/s)
   PG COPY         round 1's rows of bench_drain_*_history (COPY TO memory, untimed) COPY'd into
                   UNLOGGED tables without indexes (rows/s)
   Iceberg append  round 1's rows of lake.cdc.bench_drain_*_changes, cached in a local[2] Spark session,
@@ -51,7 +52,6 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=2, choices=(1, 2, 3), help="backlogs drained one after the other (default 2)")
     p.add_argument("--scale", type=float, default=1.0, help="events per round = 210 000 x scale (default 1)")
     p.add_argument("--baseline-events", type=int, default=20_000, help="records for the seed-000 baseline")
-    p.add_argument("--fetch-wait-ms", type=int, default=2000, help=bs.FETCH_WAIT_HELP)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--timeout", type=float, default=900, help="bound on each wait, seconds")
     p.add_argument("--keep", action="store_true", help="keep the bench sink tables and checkpoint")
@@ -127,9 +127,9 @@ class BulkLoader:
 
 
 def load_round(loader: BulkLoader, start: dict, scale: float, timeout: float) -> dict:
-    """Run the statements, then poll the topics' true end offsets (fetch high watermarks, about once a
-    second) until they grew by the records the statements produce: Debezium's time, independent of how
-    fast anyone reads the topics."""
+    """Run the statements, then poll the topics' end offsets (high watermarks, about once a second)
+    until they grew by the records the statements produce: Debezium's time, independent of how fast
+    anyone reads the topics."""
     chunks = dict(inserts=round(120 * scale), updates=round(70 * scale), txns=round(10 * scale),
                   deletes=max(1, round(5 * scale)))
     t0 = time.time()
@@ -137,25 +137,7 @@ def load_round(loader: BulkLoader, start: dict, scale: float, timeout: float) ->
     t_loaded = time.time()
     print(f"  MySQL: {expected} change records committed in {t_loaded - t0:.1f}s "
           f"({expected / (t_loaded - t0):.0f}/s); waiting for Debezium", flush=True)
-    deadline = time.monotonic() + timeout
-    last_count, last_change, last_print = -1, time.time(), 0.0
-    while True:
-        t_poll = time.time()
-        ends = bs.true_end_offsets()
-        count = bs.offset_span(start, ends)
-        if count >= expected:
-            break
-        if count != last_count:
-            last_count, last_change = count, time.time()
-        elif time.time() - last_change > 60:
-            print(f"  WARNING: Kafka stopped at {count} of {expected} expected records; going on with those")
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit(f"Debezium did not deliver {expected} records within {timeout:.0f}s (got {count})")
-        if time.monotonic() - last_print > 30:
-            print(f"  ... {count}/{expected} records in Kafka after {time.time() - t0:.0f}s", flush=True)
-            last_print = time.monotonic()
-        time.sleep(max(0.0, 1.0 - (time.time() - t_poll)))
+    ends, count, t_poll = bs.wait_for_records(start, expected, timeout, t0)
     # the end was reached between the previous poll and this one: count this poll's start
     return {"records": count, "expected": expected, "mysql_s": t_loaded - t0, "debezium_s": t_poll - t0,
             "start": start, "end": ends}
@@ -179,30 +161,6 @@ def drain(config_path, target: dict, expected: int, timeout: float, sampler, mas
 
 
 # --- raw limits -----------------------------------------------------------------------------------------
-
-def raw_kafka_read(start: dict, end: dict, timeout: float, fetch_wait_ms: int) -> tuple[int, float]:
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer(bs.kafka_config(**{"group.id": f"bench-raw-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-                                    "fetch.wait.max.ms": fetch_wait_ms}))
-    todo = {(t, p): o for t, ps in end.items() for p, o in ps.items() if o > start[t].get(p, 0)}
-    t0 = time.monotonic()
-    c.assign([TopicPartition(t, p, start[t].get(p, 0)) for (t, p) in todo])
-    n = 0
-    while todo:
-        if time.monotonic() - t0 > timeout:
-            raise SystemExit(f"raw Kafka read timed out after {n} records")
-        for m in c.consume(num_messages=10000, timeout=1.0):
-            if m.error() is not None:
-                continue
-            key = (m.topic(), m.partition())
-            if key in todo:
-                n += 1
-                if m.offset() + 1 >= todo[key]:
-                    del todo[key]
-    elapsed = time.monotonic() - t0
-    c.close()
-    return n, elapsed
-
 
 def history_columns(cur, table: str) -> list[str]:
     cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
@@ -284,8 +242,7 @@ def raw_iceberg_append(config, lo: int, hi: int, run_id: str, master: str) -> tu
     return rows, seconds
 
 
-def seed000_baseline(start: dict, end: dict, limit: int, run_id: str, timeout: float,
-                     fetch_wait_ms: int) -> tuple[int, float]:
+def seed000_baseline(start: dict, end: dict, limit: int, run_id: str, timeout: float) -> tuple[int, float]:
     """The seed-000 way: one record at a time, history INSERT + current upsert/DELETE, COMMIT each."""
     import json
 
@@ -299,8 +256,7 @@ def seed000_baseline(start: dict, end: dict, limit: int, run_id: str, timeout: f
         cur.execute(f"""CREATE TABLE {cur_t} (topic TEXT NOT NULL, key BIGINT NOT NULL, row JSONB NOT NULL,
                         source_ts TIMESTAMPTZ, PRIMARY KEY (topic, key))""")
     conn.commit()
-    c = Consumer(bs.kafka_config(**{"group.id": f"bench-seed-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-                                    "fetch.wait.max.ms": fetch_wait_ms}))
+    c = Consumer(bs.kafka_config(**{"group.id": f"bench-seed-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
     todo = {(t, p): o for t, ps in end.items() for p, o in ps.items() if o > start[t].get(p, 0)}
     c.assign([TopicPartition(t, p, start[t].get(p, 0)) for (t, p) in todo])
     n = 0
@@ -421,9 +377,8 @@ def plot(path, rounds, sizes, sampler, throughput_rows, min_raw):
 def main() -> int:
     args = parse_args()
     run_id, out = bs.begin_run("drain")
-    start0 = bs.true_end_offsets()
-    config_path = bs.write_bench_config(out, "bench_drain_", bs.offsets_json(start0), run_id,
-                                        fetch_wait_ms=args.fetch_wait_ms)
+    start0 = bs.end_offsets()
+    config_path = bs.write_bench_config(out, "bench_drain_", bs.offsets_json(start0), run_id)
     config = bs.load_bench_config(config_path)
     print(f"config {config_path}: query {config.job.query_name}, tables {[t.name for t in config.tables]}, "
           f"max_offsets_per_trigger {config.source.max_offsets_per_trigger}, trigger {config.source.trigger_interval}, "
@@ -446,13 +401,12 @@ def main() -> int:
             rounds.append({"load": load, "drain": result})
             start = load["end"]
             if i == 0:
-                # Kafka-side limits right away, on the log as the job read it (Tansu reads slow down as
-                # the log grows: each record batch is one S3 object)
+                # Kafka-side limits right away, on the offsets the job just read (no job running)
                 print("raw limits on round 1's data (Kafka side, before any further load)", flush=True)
-                k_n, k_s = raw_kafka_read(load["start"], load["end"], args.timeout, args.fetch_wait_ms or 500)
+                kafka = bs.plain_read(load["start"], load["end"], args.timeout)
+                k_n, k_s = kafka["records"], kafka["seconds"]
                 print(f"  Kafka read: {k_n} in {k_s:.2f}s", flush=True)
-                s_n, s_s = seed000_baseline(load["start"], load["end"], args.baseline_events, run_id, args.timeout,
-                                            args.fetch_wait_ms or 500)
+                s_n, s_s = seed000_baseline(load["start"], load["end"], args.baseline_events, run_id, args.timeout)
                 print(f"  seed-000 per-event: {s_n} in {s_s:.1f}s", flush=True)
         sampler.stop()
 
@@ -486,7 +440,7 @@ def main() -> int:
 
     job_rate = [r["drain"]["rows"] / r["drain"]["seconds"] for r in rounds]
     deb_rate = [r["load"]["records"] / r["load"]["debezium_s"] for r in rounds]
-    raw = [(f"raw: Kafka read (confluent-kafka, fetch wait {args.fetch_wait_ms or 500} ms)", k_n, k_s), ("raw: PostgreSQL COPY (unlogged, no index)", p_n, p_s),
+    raw = [("raw: Kafka read (plain confluent-kafka)", k_n, k_s), ("raw: PostgreSQL COPY (unlogged, no index)", p_n, p_s),
            ("raw: Iceberg append (Spark local[2])", i_n, i_s)]
     min_raw = min(n / s for _, n, s in raw)
     table = []

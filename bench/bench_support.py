@@ -1,6 +1,9 @@
-"""Shared pieces of the pipeline benchmarks (bench/backlog_drain.py, bench/end_to_end_latency.py).
+"""Shared pieces of the benchmarks (bench/backlog_drain.py, bench/end_to_end_latency.py,
+bench/kafka_source_throughput.py).
 
-Everything talks to the stack of the current CDC_* settings (loopback only). The benchmarks run their
+Everything talks to the stack of the current CDC_* settings (loopback only): Apache Kafka (KRaft, one
+node, log under <state dir>/kafka/data), Kafka Connect with Debezium's MariaDB connector writing the
+topics in TOPICS, MariaDB, PostgreSQL and the Iceberg warehouse on S3. The pipeline benchmarks run their
 own copy of the streaming job, recorded as the Spark app `cdc-bench` (PID and log in the state
 directory, next to but apart from `make submit`'s `cdc-stream`), with a config written to bench/out/
 whose checkpoint, query name and sink tables are the benchmark's own, so the real ones are untouched.
@@ -77,32 +80,126 @@ def kafka_config(**extra) -> dict:
 
 def partitions_of(topic: str) -> list[int]:
     from confluent_kafka.admin import AdminClient
-    md = AdminClient(kafka_config()).list_topics(topic, timeout=10)
-    return sorted(md.topics[topic].partitions)
+    md = AdminClient(kafka_config()).list_topics(topic, timeout=10).topics.get(topic)
+    if md is None or md.error is not None or not md.partitions:
+        raise SystemExit(f"topic {topic} not found on {SETTINGS.kafka_bootstrap} "
+                         f"({md.error if md is not None else 'no metadata'}): is the Debezium connector running "
+                         "(make status)?")
+    return sorted(md.partitions)
 
 
-def true_end_offsets(topics=TOPICS) -> dict[str, dict[int, int]]:
-    """{topic: {partition: end}} from fetch responses: Tansu's ListOffsets "latest" can be short
-    (README, Why these components), so fetch the record before it and read the high watermark."""
+def watermarks(topics=TOPICS) -> dict[str, dict[int, tuple[int, int]]]:
+    """{topic: {partition: (log start, high watermark)}}, asked from the broker (not cached)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    out: dict[str, dict[int, int]] = {}
-    for topic in topics:
-        out[topic] = {}
-        for partition in partitions_of(topic):
-            c = Consumer(kafka_config(**{"group.id": f"bench-end-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
-            try:
-                tp = TopicPartition(topic, partition)
-                low, listed = c.get_watermark_offsets(tp, timeout=10)
-                if listed <= low:
-                    out[topic][partition] = low
+    c = Consumer(kafka_config(**{"group.id": f"bench-wm-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
+    try:
+        return {topic: {p: tuple(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False))
+                        for p in partitions_of(topic)}
+                for topic in topics}
+    finally:
+        c.close()
+
+
+def end_offsets(topics=TOPICS) -> dict[str, dict[int, int]]:
+    """{topic: {partition: end}}: each partition's high watermark, the offset the next record gets."""
+    return {t: {p: hw for p, (_low, hw) in ps.items()} for t, ps in watermarks(topics).items()}
+
+
+def wait_for_records(start: dict, expected: int, timeout: float, t0: float, stall_s: float = 60) -> tuple[dict, int, float]:
+    """Poll the topics' end offsets (about once a second) until they are `expected` records past
+    `start`: Debezium's delivery, independent of how fast anyone reads the topics. Returns (end
+    offsets, records, t_poll), t_poll being the epoch time the successful poll began (t0 is when
+    the writes began, for the progress lines). Goes on with a warning when the count has not moved
+    for `stall_s` seconds."""
+    deadline = time.monotonic() + timeout
+    last_count, last_change, last_print = -1, time.time(), 0.0
+    while True:
+        t_poll = time.time()
+        ends = end_offsets()
+        count = offset_span(start, ends)
+        if count >= expected:
+            return ends, count, t_poll
+        if count != last_count:
+            last_count, last_change = count, time.time()
+        elif time.time() - last_change > stall_s:
+            print(f"  WARNING: Kafka stopped at {count} of {expected} expected records; going on with those")
+            return ends, count, t_poll
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Debezium did not deliver {expected} records within {timeout:.0f}s (got {count})")
+        if time.monotonic() - last_print > 30:
+            print(f"  ... {count}/{expected} records in Kafka after {time.time() - t0:.0f}s", flush=True)
+            last_print = time.monotonic()
+        time.sleep(max(0.0, 1.0 - (time.time() - t_poll)))
+
+
+def generate_changes(changes: int, seed: int, timeout: float) -> dict:
+    """Write `changes` row changes to bankdb with stack.workload.RandomWorkload (as fast as MySQL takes
+    them) and wait until Debezium has put them on the topics. A delete also gives a tombstone, which
+    the workload does not count: after the first `changes` records have arrived, wait until the end
+    offsets stop moving for 2 s (at most 15 s more: other writers may keep them moving)."""
+    from stack.workload import RandomWorkload
+
+    start = end_offsets()
+    workload = RandomWorkload(seed)
+    t0 = time.time()
+    conn = mysql_connect(SETTINGS)
+    try:
+        last_print = time.monotonic()
+        while workload.executed < changes:
+            workload.run(conn, changes=min(10_000, changes - workload.executed))
+            if time.monotonic() - last_print > 15:
+                print(f"  ... {workload.executed}/{changes} changes written", flush=True)
+                last_print = time.monotonic()
+    finally:
+        conn.close()
+    t_written = time.time()
+    print(f"  MySQL: {workload.executed} changes committed in {t_written - t0:.1f}s; waiting for Debezium", flush=True)
+    ends, count, _t = wait_for_records(start, workload.executed, timeout, t0)
+    settle_end, stable_since = time.monotonic() + 15, time.monotonic()
+    while time.monotonic() < settle_end and time.monotonic() - stable_since < 2:
+        time.sleep(0.5)
+        now = end_offsets()
+        if now != ends:
+            ends, stable_since = now, time.monotonic()
+    count = offset_span(start, ends)
+    return {"changes": workload.executed, "records": count, "mysql_s": t_written - t0, "total_s": time.time() - t0}
+
+
+def plain_read(start: dict, end: dict, timeout: float) -> dict:
+    """A plain confluent-kafka consumer reads exactly [start, end) of every partition (assigned, no
+    group): {"records", "bytes" (key + value, as delivered: decompressed), "seconds"}."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    c = Consumer(kafka_config(**{"group.id": f"bench-plain-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+                                 "auto.offset.reset": "error"}))
+    todo = {(t, p): o for t, ps in end.items() for p, o in ps.items() if o > start[t].get(p, 0)}
+    n = nbytes = 0
+    t0 = time.monotonic()
+    try:
+        c.assign([TopicPartition(t, p, start[t].get(p, 0)) for (t, p) in todo])
+        while todo:
+            if time.monotonic() - t0 > timeout:
+                raise SystemExit(f"plain Kafka read timed out after {timeout:.0f}s and {n} records")
+            for m in c.consume(num_messages=10000, timeout=1.0):
+                err = m.error()
+                if err is not None:
+                    if err.code() in (KafkaError._PARTITION_EOF, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN) \
+                            or (err.retriable() and not err.fatal()):
+                        continue  # librdkafka retries these by itself
+                    raise SystemExit(f"plain Kafka read: {err}")
+                key = (m.topic(), m.partition())
+                stop = todo.get(key)
+                if stop is None or m.offset() >= stop:
                     continue
-                c.assign([TopicPartition(topic, partition, listed - 1)])
-                c.consume(1, timeout=10)
-                out[topic][partition] = max(listed, c.get_watermark_offsets(tp, cached=True)[1])
-            finally:
-                c.close()
-    return out
+                n += 1
+                nbytes += len(m.value() or b"") + len(m.key() or b"")
+                if m.offset() + 1 >= stop:
+                    del todo[key]
+        elapsed = time.monotonic() - t0
+    finally:
+        c.close()
+    return {"records": n, "bytes": nbytes, "seconds": elapsed}
 
 
 def offsets_json(offsets: dict[str, dict[int, int]]) -> str:
@@ -115,25 +212,15 @@ def offset_span(start: dict, end: dict) -> int:
 
 # --- the benchmark's job -------------------------------------------------------------------------------
 
-FETCH_WAIT_HELP = ("kafka.fetch.max.wait.ms for the job's source executors and the raw reads (default 2000; 0 = "
-                   "keep conf/pipeline.yaml's, i.e. the source's 500). Tansu answers EMPTY fetches when finding the "
-                   "records in S3 takes longer than the wait; with Debezium's small record batches (~4 events per S3 "
-                   "object) a partition of ~50k objects needs more than 500 ms, and the job then fails after 120 s")
-
-
 def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run_id: str,
-                       max_offsets_per_trigger: int | None = None, fetch_wait_ms: int = 0) -> Path:
-    """conf/pipeline.yaml with the benchmark's own checkpoint, query name, sink tables and status file
-    (and, if fetch_wait_ms, that kafka.fetch.max.wait.ms for the source)."""
+                       max_offsets_per_trigger: int | None = None) -> Path:
+    """conf/pipeline.yaml with the benchmark's own checkpoint, query name, sink tables and status file;
+    the source (and its kafka_options) as configured."""
     import yaml
     raw = yaml.safe_load(BASE_CONFIG.read_text())
     cfg = copy.deepcopy(raw)
     if starting_offsets is not None:
         cfg["source"]["starting_offsets"] = starting_offsets
-    if fetch_wait_ms:
-        cfg["source"].setdefault("kafka_options", {})
-        cfg["source"]["kafka_options"] = {**(cfg["source"]["kafka_options"] or {}),
-                                          "kafka.fetch.max.wait.ms": str(fetch_wait_ms)}
     if max_offsets_per_trigger is not None:
         cfg["source"]["max_offsets_per_trigger"] = max_offsets_per_trigger
     for table in cfg["tables"]:
@@ -235,27 +322,20 @@ def reached(ends: dict, target: dict) -> bool:
     return all(ends.get(t, {}).get(p, -1) >= o for t, ps in target.items() for p, o in ps.items())
 
 
-def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: float, sampler=None,
-                 stall_s: float = 120) -> list[dict]:
-    """Wait until the job's batches reached `target` offsets (or read `expected_rows` records).
-
-    When the job has read >= 98 % of them and logs no new batch for `stall_s`, stop waiting with a
-    warning: on Tansu the source can settle short of the end (its end probe gets no fetch answer
-    and falls back to a short ListOffsets answer), and offset gaps (records Kafka Connect re-sent,
-    a jumped high watermark) make the offset span larger than the records."""
+def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: float, sampler=None) -> list[dict]:
+    """Wait until the job's batches reached `target` offsets (each partition's highest batch end so
+    far, a batch only listing the partitions it read) or read `expected_rows` records."""
     deadline = time.monotonic() + timeout
     last_print = 0.0
-    seen, last_new = 0, time.monotonic()
     while time.monotonic() < deadline:
         batches = read_batches(log_offset)
         rows = sum(b.get("rows_in") or 0 for b in batches)
-        if batches and (reached(batch_end_offsets(batches[-1]), target) or rows >= expected_rows):
-            return batches
-        if len(batches) != seen:
-            seen, last_new = len(batches), time.monotonic()
-        elif rows >= 0.98 * expected_rows and time.monotonic() - last_new > stall_s:
-            print(f"  WARNING: the job read {rows} of {expected_rows} records and then no new batch for "
-                  f"{stall_s:.0f}s; it settled short of the end offsets: measuring up to its last batch", flush=True)
+        ends: dict[str, dict[int, int]] = {}
+        for b in batches:
+            for t, ps in batch_end_offsets(b).items():
+                for p, o in ps.items():
+                    ends.setdefault(t, {})[p] = max(o, ends.get(t, {}).get(p, -1))
+        if batches and (reached(ends, target) or rows >= expected_rows):
             return batches
         if not job_running():
             raise SystemExit("the benchmark job died:\n" + job.tail(SETTINGS, BENCH_APP))

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """End-to-end latency: MySQL commit -> row visible in PostgreSQL current and in Iceberg current.
 
+The path measured is the whole stack's: MariaDB's binlog -> Debezium's MariaDB connector in Kafka
+Connect (its producer lingers up to 20 ms per batch) -> Kafka (one KRaft node) -> the job's Spark
+Kafka source -> each micro-batch into Iceberg, then PostgreSQL.
+
 Starts the streaming job (jobs/cdc_stream.py via stack.job.submit, local[2], the default 2-second
 trigger of conf/pipeline.yaml) from a fresh checkpoint on a copy of the config in bench/out/latency/
-(own query name, checkpoint, `bench_lat_*` sink tables, starting at the topics' current end). For each
+(own query name, checkpoint, `bench_lat_*` sink tables, starting at the topics' current end offsets,
+their high watermarks). For each
 rate in --rates (default 1000, 250 and 50 changes/s), stack.workload.RandomWorkload drives MySQL at that
 rate for --warmup + --seconds (inserts, updates and deletes on both tables, 1-8 statements per
 transaction); during the --seconds window this process also commits markers, --marker-rate per second:
@@ -56,7 +61,6 @@ def parse_args():
     p.add_argument("--marker-rate", type=float, default=5, help="markers per second (default 5)")
     p.add_argument("--poll", type=float, default=0.1, help="PostgreSQL poll interval, seconds (default 0.1)")
     p.add_argument("--catchup-timeout", type=float, default=600, help="bound on waiting for the last markers")
-    p.add_argument("--fetch-wait-ms", type=int, default=2000, help=bs.FETCH_WAIT_HELP)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--keep", action="store_true", help="keep the bench sink tables and checkpoint")
     return p.parse_args()
@@ -245,8 +249,7 @@ def main() -> int:
     args = parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     run_id, out = bs.begin_run("latency")
-    config_path = bs.write_bench_config(out, "bench_lat_", bs.offsets_json(bs.true_end_offsets()), run_id,
-                                        fetch_wait_ms=args.fetch_wait_ms)
+    config_path = bs.write_bench_config(out, "bench_lat_", bs.offsets_json(bs.end_offsets()), run_id)
     config = bs.load_bench_config(config_path)
     trigger = config.source.trigger_interval
     print(f"config {config_path}: query {config.job.query_name}, trigger interval {trigger}, "

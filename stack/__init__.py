@@ -1,2 +1,2 @@
-"""The local CDC stack (MariaDB, PostgreSQL, SeaweedFS S3, Tansu, Kafka Connect + Debezium) as plain
+"""The local CDC stack (MariaDB, PostgreSQL, SeaweedFS S3, Apache Kafka, Kafka Connect + Debezium) as plain
 processes started from packages: what `make setup / jars / up / status / down / clean` run."""

@@ -4,9 +4,8 @@ server are killed (SIGKILL) and restarted at random moments; at the end `make ve
 Bounded: CDC_CHAOS_KILLS kills (default 10, every component at least twice), a few seconds apart.
 `make chaos` runs it; `make chaos CHAOS_KILLS=30` a larger one.
 
-`make test` runs the small size. The S3 server killed is the lakehouse's; the broker's log has a
-store of its own (`kafka-store`), as a Kafka broker has its own disks (a SIGKILL of a shared store
-under Tansu lost acknowledged records; see the README's notes on the local stack).
+`make test` runs the small size. The broker is Apache Kafka (KRaft, one node), killed like any other
+JVM; its log is on its own disk, so the S3 server killed is only the lakehouse's.
 """
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ from stack_support import SETTINGS, ensure_stack_up, mysql_connect
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 COMPONENTS = ("job", "connect", "kafka", "postgres", "seaweedfs")
 KILLS = max(10, int(os.environ.get("CDC_CHAOS_KILLS", "10")))
-CONNECTOR = "mysql-connector"
+CONNECTOR = service(SETTINGS, "connect").connector_name
 
 
 def kill_job() -> None:
