@@ -35,7 +35,7 @@ jars: venv ## resolve the pinned jars from Maven Central (jars/pom.xml, checked 
 jars-lock: venv ## after a version change in jars/pom.xml: re-resolve and rewrite jars/maven.lock
 	$(PY) -m stack jars --update-lock
 
-up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Kafka on its own store, Connect + Debezium)
+up: jars ## start the local stack (MariaDB, PostgreSQL, SeaweedFS, Apache Kafka, Connect + Debezium)
 	$(PY) -m stack up
 
 status: ## show each service: port, PID, health; the connector and its task
@@ -77,8 +77,8 @@ lake-sql: ## query Iceberg: make lake-sql Q="SELECT * FROM lake.cdc.bank_account
 verify: ## compare MySQL with both sinks (counts, per-key hashes) and the histories; exit 0 only if all match
 	@$(PY) jobs/verify.py $(VERIFY_ARGS)
 
-bench-source: up ## benchmark: cdc-kafka source vs a plain confluent-kafka consumer (prints the ratio)
-	$(PY) bench/kafka_source_throughput.py
+bench-source: up ## benchmark: Spark's kafka source vs a plain consumer on the Debezium topics (prints the ratio)
+	$(PY) bench/kafka_source_throughput.py $(BENCH_ARGS)
 
 bench-drain: up ## benchmark: the job drains a 2 x 210k-event backlog; vs Debezium, raw Kafka/COPY/Iceberg, seed-000 (PNG in bench/out)
 	$(PY) bench/backlog_drain.py $(BENCH_ARGS)

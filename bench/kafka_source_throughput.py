@@ -149,7 +149,7 @@ def main() -> int:
         print(f"topic {t}: {len(ps)} partitions, {sum(hw - low for low, hw in ps.values())} records")
     if total < MIN_RECORDS:
         print(f"NOTE: the topics hold only {total} records (< {MIN_RECORDS:,}): the figures below are mostly "
-              f"start-up cost. Rerun with --generate N (e.g. --generate {MIN_RECORDS - total + 10_000}) to first write "
+              f"start-up cost. Rerun with --generate N (e.g. --generate {-(-(MIN_RECORDS - total) // 10_000) * 10_000}) to first write "
               "N changes to bankdb (they stay in MySQL and on the topics).", flush=True)
     if total == 0:
         return 1
