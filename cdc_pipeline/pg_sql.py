@@ -266,6 +266,34 @@ def evolve_staging_sql(staging: str, columns: Sequence[Column], widened: Sequenc
     return _statements(f"ALTER TABLE {target} {adds}" if columns else "", *types)
 
 
+def copy_from_stdin_sql(staging: str, column_names: Sequence[str]) -> str:
+    """COPY <staging> (<columns>) FROM STDIN in CSV: what the executors stream each partition through
+    (every value quoted, NULL as an empty unquoted field: CSV's default)."""
+    if not column_names:
+        raise SchemaError(f"COPY into {staging!r} needs at least one column")
+    return (f"COPY {quote_ident(staging)} ({', '.join(quote_ident(c) for c in column_names)}) "
+            "FROM STDIN WITH (FORMAT csv)")
+
+
+# Spark type name (DataType.typeName()) -> how a value is written as PostgreSQL input text for COPY.
+# Numbers, dates and NTZ timestamps: Spark's CAST to string is valid PostgreSQL input (NaN/Infinity
+# included); an instant is written with its offset; bytea in hex; booleans as t/f.
+COPY_TEXT_FORMS = {
+    "string": "as_is", "boolean": "t_f", "binary": "bytea_hex", "timestamp": "instant",
+    "byte": "cast", "short": "cast", "integer": "cast", "long": "cast", "float": "cast", "double": "cast",
+    "decimal": "cast", "date": "cast", "timestamp_ntz": "cast",
+}
+
+
+def copy_text_form(spark_type_name: str) -> str:
+    """The COPY_TEXT_FORMS entry for a Spark type name; a clear error for a type the sink cannot stage."""
+    base = spark_type_name.split("(")[0]
+    try:
+        return COPY_TEXT_FORMS[base]
+    except KeyError:
+        raise SchemaError(f"no PostgreSQL COPY form for Spark type {spark_type_name!r}") from None
+
+
 def delete_staging_sql(staging: str, batch_id: int) -> str:
     """DELETE the batch's rows from the staging table (last step of the batch's transaction)."""
     return f"DELETE FROM {quote_ident(staging)} WHERE {quote_ident('_batch_id')} = {_batch_literal(batch_id)}"

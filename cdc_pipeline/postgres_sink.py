@@ -1,8 +1,8 @@
 """PostgreSQL sink: history, current state, per-user stats, dead letters and the batch ledger, all in
 ONE transaction per micro-batch.
 
-Rows reach PostgreSQL from the executors (Spark's JDBC writer into UNLOGGED staging tables, tagged
-with the batch id); the driver then runs a handful of set-based statements (cdc_pipeline.pg_sql) in a
+Rows reach PostgreSQL from the executors (COPY into UNLOGGED staging tables, tagged with the batch id,
+through pgjdbc's CopyManager in java/postgres-copy); the driver then runs a handful of set-based statements (cdc_pipeline.pg_sql) in a
 single transaction that also inserts the batch's row into the ledger. A replayed batch finds its row
 and is skipped, so nothing is applied twice; a failed batch leaves nothing behind but staging rows,
 which the next attempt deletes first.
@@ -28,6 +28,22 @@ def staging_table(name: str) -> str:
     return f"cdc_stage_{name}"
 
 
+def copy_text_column(name: str, spark_type_name: str):
+    """Column `name` as PostgreSQL input text for COPY (pg_sql.COPY_TEXT_FORMS), null stays null."""
+    from pyspark.sql import functions as F
+    col = F.col(f"`{name.replace('`', '``')}`")
+    form = pg_sql.copy_text_form(spark_type_name)
+    if form == "t_f":
+        text = F.when(col, F.lit("t")).when(~col, F.lit("f"))
+    elif form == "bytea_hex":
+        text = F.concat(F.lit("\\x"), F.lower(F.hex(col)))
+    elif form == "instant":
+        text = F.date_format(col, "yyyy-MM-dd HH:mm:ss.SSSSSSxxx")
+    else:
+        text = col.cast("string")
+    return text.alias(name)
+
+
 class PostgresSink:
     def __init__(self, config):
         self.cfg = config.postgres
@@ -42,10 +58,13 @@ class PostgresSink:
                                 options=f"-c search_path={quote_ident(self.schema)},public")
         return conn
 
-    def jdbc_options(self) -> dict[str, str]:
-        return {"url": self.cfg.jdbc_url + "?reWriteBatchedInserts=true&stringtype=unspecified",
-                "user": self.cfg.user, "password": self.cfg.password,
-                "driver": "org.postgresql.Driver", "batchsize": "5000"}
+    def copy_into(self, frame, staging: str) -> int:
+        """COPY `frame` into the staging table from the executors; returns the rows copied."""
+        text = frame.select(*[copy_text_column(f.name, f.dataType.typeName()) for f in frame.schema.fields])
+        jvm = frame.sparkSession.sparkContext._jvm
+        return jvm.io.cdcpipeline.postgres.CopyStager.copy(
+            text._jdf, self.cfg.jdbc_url, self.cfg.user, self.cfg.password,
+            pg_sql.copy_from_stdin_sql(staging, frame.columns))
 
     def prepare(self) -> None:
         """Control tables the job owns (idempotent): the schema registry and the dead-letter staging."""
@@ -84,12 +103,10 @@ class PostgresSink:
                 cur.execute(pg_sql.evolve_staging_sql(staging, plan.columns, plan.widened))
                 cur.execute(pg_sql.delete_staging_sql(staging, batch_id))
             cur.execute(pg_sql.delete_staging_sql(DEAD_LETTER_STAGING, batch_id))
-        options = self.jdbc_options()
         for table_cfg, _plan, frame in tables:
-            frame.drop("_key").write.format("jdbc").options(**options, dbtable=staging_table(table_cfg.name)) \
-                .mode("append").save()
+            self.copy_into(frame.drop("_key"), staging_table(table_cfg.name))
         if dead_letters is not None:
-            dead_letters.write.format("jdbc").options(**options, dbtable=DEAD_LETTER_STAGING).mode("append").save()
+            self.copy_into(dead_letters, DEAD_LETTER_STAGING)
 
     def apply(self, query_id: str, batch_id: int, tables: list[tuple], counts: dict, end_offsets: str | None) -> str:
         """The one transaction: returns 'applied' or 'skipped' (the ledger already had this batch)."""

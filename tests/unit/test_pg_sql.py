@@ -392,3 +392,22 @@ def test_evolve_staging_adds_every_column_and_widens_only_safely():
     assert 'ALTER COLUMN "id" TYPE bigint' in sql
     assert '"x"' not in sql  # tinyint and smallint are both smallint in PostgreSQL: nothing to alter
     assert "ALTER COLUMN" not in evolve_staging_sql("s", [Col("a", "string", True)], [("a", "string", "bigint")])
+
+
+def test_copy_from_stdin_quotes_every_identifier():
+    assert pg_sql.copy_from_stdin_sql('cdc_stage_we"ird', ["id", 'a"b', "_seq"]) == (
+        'COPY "cdc_stage_we""ird" ("id", "a""b", "_seq") FROM STDIN WITH (FORMAT csv)')
+    with pytest.raises(SchemaError, match="at least one column"):
+        pg_sql.copy_from_stdin_sql("t", [])
+
+
+@pytest.mark.parametrize("type_name, form", [
+    ("string", "as_is"), ("boolean", "t_f"), ("binary", "bytea_hex"), ("timestamp", "instant"),
+    ("decimal(38,0)", "cast"), ("timestamp_ntz", "cast"), ("date", "cast"), ("long", "cast")])
+def test_copy_text_form_per_spark_type(type_name, form):
+    assert pg_sql.copy_text_form(type_name) == form
+
+
+def test_copy_text_form_refuses_nested_types():
+    with pytest.raises(SchemaError, match="no PostgreSQL COPY form for Spark type 'array'"):
+        pg_sql.copy_text_form("array")
