@@ -170,7 +170,7 @@ def history_columns(cur, table: str) -> list[str]:
 
 
 def raw_pg_copy(config, lo: int, hi: int, run_id: str) -> tuple[int, float]:
-    from cdc_pipeline.pg_sql import quote_ident as q
+    from cdc_pipeline.sinks.postgres_sql import quote_ident as q
     rows, seconds, scratch = 0, 0.0, []
     conn = bs.pg_connect()
     try:
@@ -304,7 +304,7 @@ def seed000_baseline(start: dict, end: dict, limit: int, run_id: str, timeout: f
 
 def table_rows_before(config) -> dict[int, int]:
     """Rows in the first table's current table before each batch, from the history (inserts - deletes)."""
-    from cdc_pipeline.pg_sql import quote_ident as q
+    from cdc_pipeline.sinks.postgres_sql import quote_ident as q
     t = config.tables[0]
     with bs.pg_connect() as conn, conn.cursor() as cur:
         cur.execute(f"SELECT _batch_id, count(*) FILTER (WHERE _op IN ('c', 'r')) - count(*) FILTER (WHERE _op = 'd') "

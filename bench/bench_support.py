@@ -424,7 +424,7 @@ class RssSampler(threading.Thread):
 # --- cleanup -------------------------------------------------------------------------------------------
 
 def drop_postgres(config, query_id: str | None) -> None:
-    from cdc_pipeline.pg_sql import quote_ident as q
+    from cdc_pipeline.sinks.postgres_sql import quote_ident as q
     names = [t.name for t in config.tables]
     with pg_connect() as conn, conn.cursor() as cur:
         for t in config.tables:

@@ -70,7 +70,7 @@ class Visibility:
     """Polls PostgreSQL current for markers: {id: (marker, t_commit)} -> {id: (t_visible, batch_id)}."""
 
     def __init__(self, config):
-        from cdc_pipeline.pg_sql import quote_ident
+        from cdc_pipeline.sinks.postgres_sql import quote_ident
         self.table = quote_ident(config.tables[0].name + "_current")
         self.conn = bs.pg_connect()
         self.conn.autocommit = True

@@ -117,14 +117,16 @@ class BatchSummary:
                 "dead_letters": self.dead_letters}
 
 
-def summarize(groups) -> BatchSummary:
-    """groups: rows of (_kind, _kafka_topic, _op, _columns, count) from the decoded batch."""
+def summarize(groups, rejected: frozenset[tuple[str, str]] = frozenset()) -> BatchSummary:
+    """groups: rows of (_kind, _kafka_topic, _op, _columns, count) from the decoded batch (more fields
+    after these are ignored). Changes of a (topic, _columns) in `rejected` count as dead letters: the
+    schema plan refused that column set, so they are not applied."""
     summary = BatchSummary()
-    for kind, topic, op, columns, count in groups:
+    for kind, topic, op, columns, count, *_ in groups:
         summary.rows_in += count
         if kind == KIND_TOMBSTONE:
             summary.tombstones += count
-        elif kind == KIND_ERROR:
+        elif kind == KIND_ERROR or (topic, columns) in rejected:
             summary.dead_letters += count
         else:
             summary.ops[op] += count
@@ -145,9 +147,23 @@ def decode_batch(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | Non
     return batch_df.sparkSession.createDataFrame(rdd, DECODED_SCHEMA)
 
 
-def summarize_decoded(decoded):
-    """The batch summary from a small group-by: the only thing about the rows the driver collects."""
-    return summarize([tuple(r) for r in decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns").count().collect()])
+def batch_groups(decoded) -> list[tuple]:
+    """One small aggregation of the decoded batch, the only thing about its rows the driver collects:
+    (_kind, _kafka_topic, _op, _columns, count, _kafka_partition, max offset) per group."""
+    from pyspark.sql import functions as F
+    return [tuple(r) for r in decoded.groupBy("_kind", "_kafka_topic", "_op", "_columns", "_kafka_partition")
+            .agg(F.count(F.lit(1)), F.max("_kafka_offset")).select(
+                "_kind", "_kafka_topic", "_op", "_columns", "count(1)", "_kafka_partition",
+                "max(_kafka_offset)").collect()]
+
+
+def end_offsets(groups) -> dict[str, dict[str, int]]:
+    """{topic: {partition: next offset}} of the records in the batch (for the ledger), from batch_groups."""
+    out: dict[str, dict[str, int]] = {}
+    for _kind, topic, _op, _columns, _count, partition, max_offset in groups:
+        per_topic = out.setdefault(topic, {})
+        per_topic[str(partition)] = max(per_topic.get(str(partition), 0), max_offset + 1)
+    return out
 
 
 def typed_column(name: str, spark_type: str):

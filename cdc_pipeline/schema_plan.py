@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .debezium import Column
-from .pg_sql import is_safe_widening
+from .vocabulary import is_safe_widening
 
 
 @dataclass

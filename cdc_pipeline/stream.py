@@ -1,4 +1,4 @@
-"""The streaming query: Debezium topics -> foreachBatch(decode, plan, Iceberg, PostgreSQL).
+"""The streaming query: Debezium topics -> foreachBatch(plan once -> dead letters -> each sink -> schemas).
 
 Exactly-once comes from the sinks, keyed by the query id (stable in the checkpoint) and the batch id:
 Iceberg snapshots carry both, PostgreSQL records both in the batch's own transaction. Spark replays
@@ -10,12 +10,11 @@ import json
 import logging
 import time
 
-from .batch import decode_batch, summarize_decoded, typed_changes
-from .dead_letters import dead_letter_frame, mark_rejected
-from .iceberg_sink import IcebergSink
+from .batch import decode_batch
+from .control import ControlPlane
 from .metrics import BatchStats
-from .postgres_sink import PostgresSink
-from .schema_plan import plan_columns
+from .plan import plan_batch
+from .sinks import build_sinks
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +40,17 @@ def checkpoint_query_id(spark, checkpoint_location: str) -> str:
 
 
 class BatchWriter:
-    """The foreachBatch function (a callable object so it carries its config, not globals)."""
+    """The foreachBatch function (a callable object so it carries its config, not globals): plan the
+    batch once, record its dead letters, let each configured sink apply it, then record the schemas."""
 
-    def __init__(self, config, batch_stats: BatchStats | None = None, alerter=None):
+    def __init__(self, config, batch_stats: BatchStats | None = None, alerter=None, decode=None):
         self.config = config
         self.alerter = alerter
-        self.tables = {t.topic: t for t in config.tables}
-        self.key_columns = {t.topic: t.decode_key_columns for t in config.tables}
-        self.postgres = PostgresSink(config)
+        self.decode = decode or decode_batch
+        self.control = ControlPlane(config)
         self.batch_stats = batch_stats or BatchStats()
+        self.sinks: list | None = None  # built on the first batch, with its Spark session
         self._query_id: str | None = None
-        self._iceberg: IcebergSink | None = None  # one per run: it remembers the namespace exists
 
     def query_id(self, spark) -> str:
         if self._query_id is None:
@@ -62,20 +61,18 @@ class BatchWriter:
         started = time.monotonic()
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
-        # Iceberg commits before PostgreSQL, so a batch in the PostgreSQL ledger is done everywhere.
-        if self.postgres.batch_committed(query_id, batch_id):
-            log.info("batch %s already committed; skipping", batch_id)
+        if self.sinks is None:
+            self.sinks = build_sinks(self.config, spark)
+        pending = [sink for sink in self.sinks if not sink.committed(query_id, batch_id)]
+        if not pending:
+            log.info("batch %s already committed by every sink; skipping", batch_id)
             return
-        from pyspark import StorageLevel
-
-        decoded = decode_batch(batch_df, self.key_columns).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            stats = self._write(spark, batch_df, decoded, batch_id, query_id)
+            stats = self._write(batch_df, batch_id, query_id, pending)
         except BaseException:
-            self._iceberg = None  # its remembered schemas and commits are re-read, not trusted
+            for sink in self.sinks:
+                sink.reset()  # what they remember is re-read, not trusted
             raise
-        finally:
-            decoded.unpersist()
         stats["batch_seconds"] = round(time.monotonic() - started, 3)
         self.batch_stats.record(batch_id, stats)
         threshold = self.config.job.dead_letter_alert_threshold
@@ -88,51 +85,22 @@ class BatchWriter:
             else:
                 log.error("%s", summary)
 
-    def _write(self, spark, batch_df, decoded, batch_id: int, query_id: str) -> dict:
-        summary = summarize_decoded(decoded)
-        registered = self.postgres.registered_schemas()
-        plans, rejected = {}, []
-        for topic, column_sets in summary.column_sets.items():
-            table_cfg = self.tables[topic]
-            plan = plan_columns(table_cfg.name, registered.get(table_cfg.name), column_sets, table_cfg.key_columns)
-            plans[topic] = plan
-            rejected += [(topic, cols, reason) for cols, reason in plan.rejected.items()]
-        if rejected:
-            decoded = mark_rejected(decoded, rejected)
-            summary = summarize_decoded(decoded)
-        tables = [(self.tables[topic], plan, typed_changes(decoded, topic, tuple(plan.columns), batch_id))
-                  for topic, plan in plans.items() if plan.columns and topic in summary.column_sets]
-        timings = {}
-
-        iceberg_tables = [t for t in tables if "iceberg" in t[0].sinks]
-        if iceberg_tables:
-            if self._iceberg is None or self._iceberg.spark is not spark:
-                self._iceberg = IcebergSink(spark, self.config, query_id)
-            sink = self._iceberg
-            start = time.monotonic()
-            for table_cfg, plan, _frame in iceberg_tables:
-                sink.ensure_tables(table_cfg, plan)
-                sink.write(table_cfg, decoded, plan, batch_id)
-            timings["iceberg_s"] = round(time.monotonic() - start, 3)
-
+    def _write(self, batch_df, batch_id: int, query_id: str, sinks: list) -> dict:
         start = time.monotonic()
-        pg_tables = [t for t in tables if "postgres" in t[0].sinks]
-        dead = dead_letter_frame(decoded, batch_df, batch_id) if summary.dead_letters else None
-        self.postgres.stage(pg_tables, dead, batch_id)
-        end_offsets = json.dumps(batch_end_offsets(decoded))
-        outcome = self.postgres.apply(query_id, batch_id, pg_tables, summary.counts(), end_offsets)
-        timings["postgres_s"] = round(time.monotonic() - start, 3)
-        return {**summary.counts(), **timings, "postgres": outcome,
-                "tables": sorted(t[0].name for t in tables)}
-
-
-def batch_end_offsets(decoded) -> dict:
-    """{topic: {partition: next offset}} of the records in the batch (for the ledger)."""
-    from pyspark.sql import functions as F
-    out: dict = {}
-    for row in decoded.groupBy("_kafka_topic", "_kafka_partition").agg(F.max("_kafka_offset").alias("o")).collect():
-        out.setdefault(row["_kafka_topic"], {})[str(row["_kafka_partition"])] = row["o"] + 1
-    return out
+        planned = plan_batch(batch_df, batch_id, self.config, self.control.registered_schemas(), self.decode)
+        try:
+            self.control.record_dead_letters(planned, query_id)
+            stats = {**planned.summary.counts(), "plan_s": round(time.monotonic() - start, 3),
+                     "tables": sorted(t.name for t in planned.tables)}
+            for sink in sinks:
+                result = sink.write(planned, query_id)
+                stats[sink.name] = result.outcome
+                stats[f"{sink.name}_s"] = result.seconds
+                stats[f"{sink.name}_steps"] = result.timings
+            self.control.register_schemas(planned)
+        finally:
+            planned.release()
+        return stats
 
 
 def start_query(spark, config, batch_writer: BatchWriter | None = None, trigger: dict | None = None):

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 from .batch import canonical_string
 from .errors import PipelineError
-from .pg_sql import quote_ident
+from .sinks.postgres_sql import quote_ident
 
 DEFAULT_LIMIT = 10  # keys listed per kind of difference
 FETCH_ROWS = 2000  # rows per round trip from MySQL and PostgreSQL

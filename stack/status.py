@@ -44,7 +44,7 @@ def job_section(settings: StackSettings, config) -> dict:
 
 def warehouse_section(config) -> dict:
     import psycopg2
-    from cdc_pipeline.pg_sql import dead_letter_counts_sql, last_batch_sql
+    from cdc_pipeline.sinks.postgres_sql import dead_letter_counts_sql, last_batch_sql
     pg = config.postgres
     try:
         with closing(psycopg2.connect(**pg.connect_kwargs(), connect_timeout=3)) as conn, conn.cursor() as cur:

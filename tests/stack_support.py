@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from stack import workload
-from stack.services import all_services, service
+from stack.services import all_services
 from stack.settings import load_settings
 
 SETTINGS = load_settings()

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from cdc_pipeline import pg_sql
 from cdc_pipeline.debezium import Column
-from cdc_pipeline.postgres_sink import PostgresSink
+from cdc_pipeline.sinks import postgres_sql as pg_sql
+from cdc_pipeline.sinks.postgres import copy_into
 from pipeline_support import CONFIG
 from stack_support import pg_connect
 
@@ -44,7 +44,7 @@ def test_copy_stages_every_type_exactly(lake):
         cur.execute(f"CREATE TABLE {pg_sql.quote_ident(table)} ("
                     + ", ".join(f"{pg_sql.quote_ident(c.name)} {pg_sql.pg_type(c.type)}" for c in COLUMNS) + ")")
     try:
-        assert PostgresSink(CONFIG).copy_into(frame, table) == len(ROWS)
+        assert copy_into(frame, table, CONFIG.postgres) == len(ROWS)
         with pg_connect() as conn, conn.cursor() as cur:
             cur.execute(f"SET TIME ZONE 'UTC'; SELECT * FROM {pg_sql.quote_ident(table)} ORDER BY id")
             got = cur.fetchall()

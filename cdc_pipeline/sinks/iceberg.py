@@ -9,23 +9,15 @@ from __future__ import annotations
 import logging
 import time
 
-from .batch import typed_changes
-from .commit_retry import with_conflict_retries
-from .debezium import Column
-from .schema_plan import SchemaPlan
+from ..commit_retry import with_conflict_retries
+from ..debezium import Column
+from ..plan import PlannedBatch
+from ..schema_plan import SchemaPlan
+from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_META, CURRENT_META, QUERY_ID_PROP, changes_table,
+                          current_table, latest_first)
+from .base import SinkResult
 
 log = logging.getLogger(__name__)
-
-QUERY_ID_PROP, BATCH_ID_PROP = "cdc.query-id", "cdc.batch-id"
-# Columns of <name>_current beyond the source row; <name>_changes has all the staging metadata.
-CURRENT_META = (Column("_op", "string", False), Column("_seq", "decimal(38,0)", False),
-                Column("_source_ts", "timestamp", False), Column("_batch_id", "bigint", False))
-CHANGES_META = (Column("_op", "string", False), Column("_seq", "decimal(38,0)", False),
-                Column("_source_ts", "timestamp", False), Column("_binlog_file", "string", False),
-                Column("_binlog_pos", "bigint", False), Column("_binlog_row", "int", False),
-                Column("_kafka_topic", "string", False), Column("_kafka_partition", "int", False),
-                Column("_kafka_offset", "bigint", False), Column("_batch_id", "bigint", False),
-                Column("_before", "string", True))
 
 
 def quote(name: str) -> str:
@@ -42,16 +34,46 @@ def _column_ddl(col: Column) -> str:
 
 
 class IcebergSink:
-    def __init__(self, spark, config, query_id: str):
+    name = "iceberg"
+
+    def __init__(self, config, spark):
         self.spark = spark
         self.cfg = config.iceberg
-        self.query_id = query_id
+        self.tables = [t for t in config.tables if self.name in t.sinks]
         self.prefix = f"{quote(self.cfg.catalog_name)}.{quote(self.cfg.namespace)}"
+        self.query_id: str | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """What this sink has seen or done itself, so a batch does not pay for catalog loads and
+        snapshot queries that cannot tell it anything new; forgotten after a failed batch."""
         self._namespace_ready = False
-        # What this sink has seen or done itself, so a batch does not pay for catalog loads and
-        # snapshot queries that cannot tell it anything new. A failed batch drops the sink (and this).
         self._columns: dict[str, set[str]] = {}  # table -> column names
         self._last_batch: dict[str, int] = {}  # table -> highest batch id committed by this query
+
+    def _bind(self, query_id: str) -> None:
+        if self.query_id != query_id:
+            self.query_id = query_id
+            self._last_batch.clear()
+
+    def committed(self, query_id: str, batch_id: int) -> bool:
+        """True when this sink itself committed the batch (or a later one) to every Iceberg table of the
+        config. Answers from memory only: after a restart it says False, and write() then skips each
+        table that its snapshot summaries show as done."""
+        self._bind(query_id)
+        names = [n for t in self.tables for n in (changes_table(t.name), current_table(t.name))]
+        return bool(names) and all(self._last_batch.get(n, -1) >= batch_id for n in names)
+
+    def write(self, planned: PlannedBatch, query_id: str) -> SinkResult:
+        self._bind(query_id)
+        start = time.monotonic()
+        tables = planned.tables_for(self.name)
+        timings: dict[str, float] = {}
+        for table in tables:
+            self.ensure_tables(table.config, table.schema)
+            timings.update(self.write_table(table.config, table.changes, table.schema, planned.batch_id))
+        return SinkResult("applied" if tables else "empty", [t.name for t in tables],
+                          round(time.monotonic() - start, 3), {k: round(v, 3) for k, v in timings.items()})
 
     def ident(self, name: str) -> str:
         return f"{self.prefix}.{quote(name)}"
@@ -70,9 +92,9 @@ class IcebergSink:
         props = ", ".join(f"'{k}'='{v}'" for k, v in self.cfg.table_properties().items())
         key_cols = set(table_cfg.key_columns)
         for name, meta, partitioning in (
-                (f"{table_cfg.name}_current", CURRENT_META,
+                (current_table(table_cfg.name), CURRENT_META,
                  f"bucket(16, {quote(table_cfg.key_columns[0])})"),
-                (f"{table_cfg.name}_changes", CHANGES_META, "days(_source_ts)")):
+                (changes_table(table_cfg.name), CHANGES_META, "days(_source_ts)")):
             known = self._columns.get(name)
             if known is not None and not plan.widened and all(c.name in known for c in plan.columns):
                 continue
@@ -113,13 +135,12 @@ class IcebergSink:
         jmap.put(BATCH_ID_PROP, str(batch_id))
         return jmap
 
-    def write(self, table_cfg, decoded, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
+    def write_table(self, table_cfg, frame, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
         """Append the batch's changes and MERGE its last change per key; returns seconds per table."""
         from pyspark.sql import functions as F
 
         timings = {}
-        changes_name, current_name = f"{table_cfg.name}_changes", f"{table_cfg.name}_current"
-        frame = typed_changes(decoded, table_cfg.topic, tuple(plan.columns), batch_id)
+        changes_name, current_name = changes_table(table_cfg.name), current_table(table_cfg.name)
         source_cols = [c.name for c in plan.columns]
         key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
 
@@ -135,7 +156,7 @@ class IcebergSink:
             # A change is identified by its key and sequence: Kafka Connect may deliver one twice (at
             # different offsets) after a crash, and it must still appear once.
             view = f"cdc_changes_{table_cfg.name}_{batch_id}"
-            frame.dropDuplicates(["_key", "_seq"]).drop("_key").createOrReplaceTempView(view)
+            frame.dropDuplicates(["_key", *CHANGE_IDENTITY]).drop("_key").createOrReplaceTempView(view)
             all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
             self._merge(changes_name, batch_id, f"""
                 MERGE INTO {self.ident(changes_name)} t USING {view} s
@@ -160,7 +181,7 @@ class IcebergSink:
             self.spark.sql(f"""
                 SELECT * FROM (
                   SELECT *, row_number() OVER (PARTITION BY {partition_keys}
-                                               ORDER BY _seq DESC, _kafka_offset DESC) AS _rank
+                                               ORDER BY {latest_first(quote)}) AS _rank
                   FROM {view}_all) r
                 WHERE _rank = 1 AND NOT EXISTS (
                   SELECT 1 FROM {self.ident(changes_name)} c

@@ -24,12 +24,12 @@ nothing to do.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 
-from .debezium import Column
-from .errors import SchemaError
-from .metadata import METADATA_COLUMNS, check_source_columns
+from ..debezium import Column
+from ..errors import SchemaError
+from ..vocabulary import (CHANGE_IDENTITY, INTEGER_RANK, METADATA_COLUMNS, SIMPLE_TYPES, check_source_columns, current_table, history_table,
+                          is_safe_widening, latest_first, parse_spark_type)
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
 
@@ -61,14 +61,6 @@ def qualified(name: str, schema: str | None = None) -> str:
     return quote_ident(name) if schema is None else f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
-def history_table_name(table: str) -> str:
-    return f"{table}_history"
-
-
-def current_table_name(table: str) -> str:
-    return f"{table}_current"
-
-
 def _object_name(base: str, suffix: str) -> str:
     """A constraint/index name `<base>_<suffix>` that fits 63 bytes (shortened with a hash if needed)."""
     name = f"{base}_{suffix}"
@@ -88,8 +80,6 @@ def _batch_literal(batch_id: int) -> str:
 
 # --- types --------------------------------------------------------------------------------------------
 
-_INTEGER_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
-_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint", "bool": "boolean"}
 _SIMPLE_PG = {
     "tinyint": "smallint",
     "smallint": "smallint",
@@ -104,27 +94,7 @@ _SIMPLE_PG = {
     "timestamp": "timestamptz(6)",
     "timestamp_ntz": "timestamp(6)",
 }
-_DECIMAL = re.compile(r"^decimal\s*(?:\(\s*([0-9]+)\s*(?:,\s*([0-9]+)\s*)?\))?$", re.ASCII)
-
-
-def parse_spark_type(spark_type: str) -> tuple:
-    """Normalise a Spark SQL type string: ('bigint',), ('decimal', 18, 2), ... Raises SchemaError."""
-    if not isinstance(spark_type, str):
-        raise SchemaError(f"a type must be a Spark SQL type string, got {spark_type!r}")
-    text = spark_type.strip().lower()
-    text = _ALIASES.get(text, text)
-    if text in _SIMPLE_PG:
-        return (text,)
-    match = _DECIMAL.fullmatch(text)
-    if match:
-        precision = int(match.group(1)) if match.group(1) else 10  # Spark's default decimal(10,0)
-        scale = int(match.group(2)) if match.group(2) else 0
-        if not 1 <= precision <= 38 or scale > precision:
-            raise SchemaError(f"decimal precision/scale must satisfy 0 <= scale <= precision <= 38, got {spark_type!r}")
-        return ("decimal", precision, scale)
-    raise SchemaError(
-        f"unsupported Spark type {spark_type!r}; expected one of {', '.join(_SIMPLE_PG)}, decimal(p,s)"
-    )
+assert set(_SIMPLE_PG) == set(SIMPLE_TYPES)
 
 
 def pg_type(spark_type: str) -> str:
@@ -133,22 +103,6 @@ def pg_type(spark_type: str) -> str:
     if parsed[0] == "decimal":
         return f"numeric({parsed[1]},{parsed[2]})"
     return _SIMPLE_PG[parsed[0]]
-
-
-def is_safe_widening(old_type: str, new_type: str) -> bool:
-    """True when every value of old_type fits new_type unchanged: the same type, a wider integer
-    (tinyint < smallint < int < bigint), float -> double, or decimal(p,s) -> decimal(p',s) with p' >= p.
-    (A MySQL VARCHAR length change is invisible here: both are `string`.)"""
-    old, new = parse_spark_type(old_type), parse_spark_type(new_type)
-    if old == new:
-        return True
-    if old[0] in _INTEGER_RANK and new[0] in _INTEGER_RANK:
-        return _INTEGER_RANK[new[0]] >= _INTEGER_RANK[old[0]]
-    if old == ("float",) and new == ("double",):
-        return True
-    if old[0] == "decimal" and new[0] == "decimal":
-        return new[2] == old[2] and new[1] >= old[1]
-    return False
 
 
 # --- DDL ----------------------------------------------------------------------------------------------
@@ -181,7 +135,7 @@ def create_history_table_sql(
     Source columns are nullable (a column added later is null in older rows), except the key columns
     when key_columns is given; then an index (key..., _seq) serves replay checks and key lookups."""
     check_source_columns(columns)
-    history = history_table_name(table)
+    history = history_table(table)
     target = qualified(history, schema)
     keys = tuple(key_columns or ())
     if keys:
@@ -224,7 +178,7 @@ def create_current_table_sql(
     """CREATE TABLE IF NOT EXISTS <table>_current: the source columns, PRIMARY KEY (key_columns), and
     _op, _seq, _source_ts, _batch_id, _loaded_at, like 01-bankdw.sql."""
     check_source_columns(columns)
-    current = current_table_name(table)
+    current = current_table(table)
     _check_keys(columns, key_columns, current)
     lines = [
         *_column_defs(columns, key_columns),
@@ -313,7 +267,7 @@ def create_user_stats_table_sql(
     summed = parse_spark_type(sum_column.type)
     if summed[0] == "decimal":
         total = f"numeric({min(summed[1] + 10, 1000)},{summed[2]})"
-    elif summed[0] in _INTEGER_RANK:
+    elif summed[0] in INTEGER_RANK:
         total = "numeric(38,0)"
     elif summed[0] in ("float", "double"):
         total = "double precision"
@@ -345,7 +299,7 @@ def add_columns_sql(table: str, new_columns: Sequence[Column], *, schema: str | 
     check_source_columns(new_columns)
     adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {d}" for d in _column_defs(new_columns))
     return _statements(
-        *(f"ALTER TABLE {qualified(name, schema)} {adds}" for name in (history_table_name(table), current_table_name(table)))
+        *(f"ALTER TABLE {qualified(name, schema)} {adds}" for name in (history_table(table), current_table(table)))
     )
 
 
@@ -365,7 +319,7 @@ def alter_type_sql(table: str, column: str, old_type: str, new_type: str, *, sch
     return _statements(
         *(
             f"ALTER TABLE {qualified(name, schema)} ALTER COLUMN {quote_ident(column)} TYPE {pg_type(new_type)}"
-            for name in (history_table_name(table), current_table_name(table))
+            for name in (history_table(table), current_table(table))
         )
     )
 
@@ -407,24 +361,26 @@ def insert_history_sql(
     (key, _seq) - Kafka Connect re-sends changes after a crash at NEW offsets, which the coordinates
     cannot catch - and duplicates inside the batch keep the one with the lowest offset."""
     check_source_columns(columns)
-    history = qualified(history_table_name(table), schema)
+    history = qualified(history_table(table), schema)
     source_names = [c.name for c in columns]
     target_columns = ["_op", "_seq", "_source_ts", *source_names, "_before", "_binlog_file", "_binlog_pos",
                       "_binlog_row", "_kafka_topic", "_kafka_partition", "_kafka_offset", "_batch_id"]
     select = [
         f"CAST({_S}.{quote_ident(n)} AS jsonb)" if n == "_before" else f"{_S}.{quote_ident(n)}" for n in target_columns
     ]
-    seq, offset = quote_ident("_seq"), quote_ident("_kafka_offset")
+    offset = quote_ident("_kafka_offset")
     conditions = _batch_filter(_S, batch_id)
     distinct = order = ""
     if key_columns:
-        _check_keys(columns, key_columns, history_table_name(table))
+        _check_keys(columns, key_columns, history_table(table))
         keys = [f"{_S}.{quote_ident(k)}" for k in key_columns]
-        distinct = f"DISTINCT ON ({', '.join(keys)}, {_S}.{seq}) "
-        order = f"\nORDER BY {', '.join(keys)}, {_S}.{seq}, {_S}.{offset}"
+        identity = [*keys, *(f"{_S}.{quote_ident(c)}" for c in CHANGE_IDENTITY)]
+        distinct = f"DISTINCT ON ({', '.join(identity)}) "
+        order = f"\nORDER BY {', '.join(identity)}, {_S}.{offset}"
+        same_change = " AND ".join(f"{_H}.{quote_ident(c)} = {_S}.{quote_ident(c)}" for c in CHANGE_IDENTITY)
         conditions.append(
             f"NOT EXISTS (SELECT 1 FROM {history} AS {_H} WHERE {_key_match(_H, _S, key_columns)} "
-            f"AND {_H}.{seq} = {_S}.{seq})"
+            f"AND {same_change})"
         )
     return (
         f"INSERT INTO {history} ({', '.join(quote_ident(n) for n in target_columns)})\n"
@@ -460,18 +416,18 @@ def upsert_current_sql(
     The DELETE (a data-modifying CTE) and the INSERT touch disjoint keys, so one statement is safe.
     """
     check_source_columns(columns)
-    current_name = current_table_name(table)
+    current_name = current_table(table)
     _check_keys(columns, key_columns, current_name)
     current = qualified(current_name, schema)
     names = [c.name for c in columns]
     meta = ["_op", "_seq", "_source_ts", "_batch_id"]
     keys = [f"{_S}.{quote_ident(k)}" for k in key_columns]
-    seq, op, offset = quote_ident("_seq"), quote_ident("_op"), quote_ident("_kafka_offset")
+    seq, op = quote_ident("_seq"), quote_ident("_op")
     last = (
         f"SELECT DISTINCT ON ({', '.join(keys)}) {', '.join(f'{_S}.{quote_ident(n)}' for n in (*names, *meta))}\n"
         f"    FROM {quote_ident(staging)} AS {_S}"
         + "".join(f"\n    WHERE {c}" for c in _batch_filter(_S, batch_id))
-        + f"\n    ORDER BY {', '.join(keys)}, {_S}.{seq} DESC, {_S}.{offset} DESC"
+        + f"\n    ORDER BY {', '.join(keys)}, {latest_first(quote_ident, _S)}"
     )
     delete = (
         f"DELETE FROM {current} AS {_C} USING {_LAST} AS {_L}\n"
@@ -479,7 +435,7 @@ def upsert_current_sql(
     )
     conditions = [f"{_L}.{op} <> 'd'"]
     if history_guard:
-        history = qualified(history_table_name(table), schema)
+        history = qualified(history_table(table), schema)
         conditions.append(
             f"NOT EXISTS (SELECT 1 FROM {history} AS {_H} WHERE {_key_match(_H, _L, key_columns)} AND {_H}.{seq} > {_L}.{seq})"
         )
@@ -527,7 +483,7 @@ def recompute_user_stats_sql(
         if name is not None and name not in by_name:
             raise SchemaError(f"{stats_table}: {role} column {name!r} is not a column of {table} ({list(by_name)})")
     batch = _batch_literal(batch_id)
-    current = qualified(current_table_name(table), schema)
+    current = qualified(current_table(table), schema)
     stats = qualified(stats_table, schema)
     g, v = quote_ident(group_by), quote_ident(sum_column)
     before_value = f"CAST({_S}.{quote_ident('_before')} AS jsonb) ->> {quote_literal(group_by)}"

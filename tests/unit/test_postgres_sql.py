@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cdc_pipeline import pg_sql
+from cdc_pipeline.sinks import postgres_sql as pg_sql
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.errors import SchemaError
-from cdc_pipeline.metadata import METADATA_COLUMNS
+from cdc_pipeline.vocabulary import METADATA_COLUMNS, is_safe_widening
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = (REPO / "postgres-dw-init" / "01-bankdw.sql").read_text(encoding="utf-8")
@@ -134,7 +134,7 @@ def test_pg_type_refuses(spark_type):
      ("date", "timestamp_ntz", False), ("bigint", "bigint", True), ("decimal(10, 2)", "decimal(12,2)", True)],
 )
 def test_is_safe_widening(old, new, safe):
-    assert pg_sql.is_safe_widening(old, new) is safe
+    assert is_safe_widening(old, new) is safe
 
 
 def test_alter_type_sql_for_safe_changes_only():
@@ -383,7 +383,7 @@ def test_single_statements_have_no_statement_separator():
 
 def test_evolve_staging_adds_every_column_and_widens_only_safely():
     from cdc_pipeline.debezium import Column as Col
-    from cdc_pipeline.pg_sql import evolve_staging_sql
+    from cdc_pipeline.sinks.postgres_sql import evolve_staging_sql
 
     sql = evolve_staging_sql("cdc_stage_t", [Col("id", "bigint", False), Col("we\"ird", "string", True)],
                              [("id", "int", "bigint"), ("x", "tinyint", "smallint")])

@@ -10,7 +10,7 @@ import pytest
 
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.errors import SchemaError
-from cdc_pipeline.metadata import METADATA_COLUMNS, check_source_columns, staging_row
+from cdc_pipeline.vocabulary import METADATA_COLUMNS, check_source_columns, staging_row
 
 from cdc_messages import ACCOUNTS_TOPIC, decode, golden_record
 

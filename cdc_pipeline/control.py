@@ -1,0 +1,101 @@
+"""The control plane: the state the job keeps beside the sinks, for every table whatever its sinks.
+
+    schema registry   `cdc_table_schemas`: each table's columns after the last batch, what the next
+                      batch is planned against (cdc_pipeline.plan). Written after every sink applied
+                      the batch; a batch that fails before is planned again from the old schema, and
+                      the sinks' DDL (ADD COLUMN IF NOT EXISTS, widening) is idempotent.
+    dead letters      `postgres.dead_letter_table`: the records no sink can apply, with the reason.
+                      Staged by COPY, then inserted once per Kafka coordinate (a replay adds nothing).
+
+It lives in the warehouse database (`postgres.*`): the control plane needs a transactional store, and
+that is the one the pipeline has. Each sink keeps its own commit record next to its data
+(cdc_pipeline.sinks.base).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import closing
+
+from .debezium import Column
+from .plan import PlannedBatch
+from .sinks import postgres_sql as sql
+from .sinks.postgres import copy_into
+from .sinks.postgres_sql import quote_ident
+
+log = logging.getLogger(__name__)
+
+SCHEMA_REGISTRY = "cdc_table_schemas"
+DEAD_LETTER_STAGING = "cdc_stage_dead_letters"
+
+
+class ControlPlane:
+    def __init__(self, config):
+        self.cfg = config.postgres
+        self._prepared = False
+
+    def connect(self):
+        import psycopg2
+        return psycopg2.connect(**self.cfg.connect_kwargs(), connect_timeout=10,
+                                options=f"-c search_path={quote_ident(self.cfg.schema)},public")
+
+    def prepare(self) -> None:
+        """The control tables the job owns (idempotent)."""
+        if self._prepared:
+            return
+        with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            cur.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(SCHEMA_REGISTRY)} (
+                table_name TEXT PRIMARY KEY, columns JSONB NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""")
+            cur.execute(f"""CREATE UNLOGGED TABLE IF NOT EXISTS {quote_ident(DEAD_LETTER_STAGING)} (
+                kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL,
+                kafka_timestamp TIMESTAMPTZ, kafka_key BYTEA, kafka_value BYTEA, error_kind TEXT NOT NULL,
+                reason TEXT NOT NULL, _batch_id BIGINT NOT NULL)""")
+        self._prepared = True
+
+    # -- schema registry -------------------------------------------------------------------------------
+    def registered_schemas(self) -> dict[str, tuple[Column, ...]]:
+        self.prepare()
+        with closing(self.connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT table_name, columns FROM {quote_ident(SCHEMA_REGISTRY)}")
+            return {name: tuple(Column(*c) for c in cols) for name, cols in cur.fetchall()}
+
+    def register_schemas(self, planned: PlannedBatch) -> None:
+        """Record every planned table's columns (after all sinks applied the batch)."""
+        changed = [t for t in planned.tables if t.schema.changed]
+        rows = [(t.name, json.dumps([[c.name, c.type, c.nullable] for c in t.schema.columns]))
+                for t in planned.tables]
+        if not rows:
+            return
+        with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            for name, columns in rows:
+                cur.execute(f"""INSERT INTO {quote_ident(SCHEMA_REGISTRY)} (table_name, columns) VALUES (%s, %s)
+                                ON CONFLICT (table_name) DO UPDATE SET columns = EXCLUDED.columns, updated_at = now()
+                                WHERE {quote_ident(SCHEMA_REGISTRY)}.columns IS DISTINCT FROM EXCLUDED.columns""",
+                            (name, columns))
+        for table in changed:
+            log.info("schema of %s: %s", table.name, ", ".join(f"{c.name} {c.type}" for c in table.schema.columns))
+
+    # -- dead letters ------------------------------------------------------------------------------------
+    def record_dead_letters(self, planned: PlannedBatch, query_id: str) -> int:
+        """Stage the batch's dead letters by COPY and insert each Kafka record once; returns how many
+        were new (0 on a replay)."""
+        if planned.dead_letters is None:
+            return 0
+        self.prepare()
+        batch = planned.batch_id
+        with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            cur.execute(sql.delete_staging_sql(DEAD_LETTER_STAGING, batch))
+        copy_into(planned.dead_letters, DEAD_LETTER_STAGING, self.cfg)
+        with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            cur.execute(f"""
+                INSERT INTO {quote_ident(self.cfg.dead_letter_table)}
+                    (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
+                     error_kind, reason, query_id, batch_id)
+                SELECT DISTINCT ON (kafka_topic, kafka_partition, kafka_offset)
+                    kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
+                    error_kind, reason, %s, _batch_id
+                FROM {quote_ident(DEAD_LETTER_STAGING)} WHERE _batch_id = %s
+                ON CONFLICT DO NOTHING""", (query_id, batch))
+            inserted = cur.rowcount
+            cur.execute(sql.delete_staging_sql(DEAD_LETTER_STAGING, batch))
+        return inserted

@@ -1,0 +1,174 @@
+"""The pipeline's vocabulary, defined once: the metadata columns it adds, the names of the sink tables,
+the Spark column types it knows, and the rule that orders and identifies changes. Both SQL
+generators (Iceberg's Spark SQL, PostgreSQL's) and `make verify` read them from here.
+
+Metadata columns of every change row ("staging row": source columns + these):
+
+    _op               Debezium operation: r (snapshot read), c (insert), u (update), d (delete)
+    _seq              ordering.change_sequence of the binlog coordinates; decimal(38,0), larger is later
+    _source_ts        commit time in MySQL (source.ts_ms), an instant
+    _binlog_file      binlog coordinates: file name,
+    _binlog_pos         position of the row event,
+    _binlog_row         row within the event
+    _kafka_topic      where the event sits in Kafka (unique per event)
+    _kafka_partition
+    _kafka_offset
+    _batch_id         the streaming micro-batch that loaded the row
+    _before           the before image as JSON text (updates and deletes), else null
+
+The warehouse adds `_history_id`, `_change_type` and `_loaded_at` itself.
+
+Ordering and identity: of two changes of one key the later is the one with the larger `_seq`, then
+(the same change delivered twice by Kafka Connect) the larger Kafka offset. A change is identified by
+its key and `_seq`: the same (key, `_seq`) at two offsets is one change, kept once.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from .debezium import ChangeEvent, Column
+from .errors import SchemaError
+
+METADATA_COLUMNS: tuple[Column, ...] = (
+    Column("_op", "string", False),
+    Column("_seq", "decimal(38,0)", False),
+    Column("_source_ts", "timestamp", False),
+    Column("_binlog_file", "string", False),
+    Column("_binlog_pos", "bigint", False),
+    Column("_binlog_row", "int", False),
+    Column("_kafka_topic", "string", False),
+    Column("_kafka_partition", "int", False),
+    Column("_kafka_offset", "bigint", False),
+    Column("_batch_id", "bigint", False),
+    Column("_before", "string", True),
+)
+METADATA_NAMES: frozenset[str] = frozenset(c.name for c in METADATA_COLUMNS) | {"_history_id", "_change_type", "_loaded_at"}
+_META = {c.name: c for c in METADATA_COLUMNS}
+# Beyond the source row: Iceberg <name>_current keeps these; <name>_changes keeps all the metadata.
+CURRENT_META: tuple[Column, ...] = tuple(_META[n] for n in ("_op", "_seq", "_source_ts", "_batch_id"))
+CHANGES_META: tuple[Column, ...] = METADATA_COLUMNS
+
+# --- sink table names ---------------------------------------------------------------------------------
+
+HISTORY_SUFFIX, CURRENT_SUFFIX, CHANGES_SUFFIX = "_history", "_current", "_changes"
+LONGEST_SUFFIX = max(len(HISTORY_SUFFIX), len(CURRENT_SUFFIX), len(CHANGES_SUFFIX))
+
+
+def history_table(name: str) -> str:
+    """PostgreSQL: every change once."""
+    return name + HISTORY_SUFFIX
+
+
+def current_table(name: str) -> str:
+    """Both sinks: one row per key, equal to the MySQL table."""
+    return name + CURRENT_SUFFIX
+
+
+def changes_table(name: str) -> str:
+    """Iceberg: every change once (the lake's history)."""
+    return name + CHANGES_SUFFIX
+
+
+# Snapshot summary properties of every Iceberg commit the job makes (replay detection).
+QUERY_ID_PROP, BATCH_ID_PROP = "cdc.query-id", "cdc.batch-id"
+
+# --- ordering and identity ----------------------------------------------------------------------------
+
+# Later change first: ORDER BY _seq DESC, _kafka_offset DESC.
+LATEST_FIRST: tuple[str, ...] = ("_seq", "_kafka_offset")
+# A change is its key plus this.
+CHANGE_IDENTITY: tuple[str, ...] = ("_seq",)
+
+
+def latest_first(quote, alias: str | None = None) -> str:
+    """The ORDER BY list that puts a key's latest change first, with `quote` the dialect's identifier
+    quoting and `alias` the (already quoted) table alias."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(c)} DESC" for c in LATEST_FIRST)
+
+
+# --- column types (Spark SQL type strings) --------------------------------------------------------------
+
+SIMPLE_TYPES = ("tinyint", "smallint", "int", "bigint", "boolean", "float", "double", "string", "binary",
+                "date", "timestamp", "timestamp_ntz")
+INTEGER_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
+_ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint", "bool": "boolean"}
+_DECIMAL = re.compile(r"^decimal\s*(?:\(\s*([0-9]+)\s*(?:,\s*([0-9]+)\s*)?\))?$", re.ASCII)
+
+
+def parse_spark_type(spark_type: str) -> tuple:
+    """Normalise a Spark SQL type string: ('bigint',), ('decimal', 18, 2), ... Raises SchemaError."""
+    if not isinstance(spark_type, str):
+        raise SchemaError(f"a type must be a Spark SQL type string, got {spark_type!r}")
+    text = spark_type.strip().lower()
+    text = _ALIASES.get(text, text)
+    if text in SIMPLE_TYPES:
+        return (text,)
+    match = _DECIMAL.fullmatch(text)
+    if match:
+        precision = int(match.group(1)) if match.group(1) else 10  # Spark's default decimal(10,0)
+        scale = int(match.group(2)) if match.group(2) else 0
+        if not 1 <= precision <= 38 or scale > precision:
+            raise SchemaError(f"decimal precision/scale must satisfy 0 <= scale <= precision <= 38, got {spark_type!r}")
+        return ("decimal", precision, scale)
+    raise SchemaError(
+        f"unsupported Spark type {spark_type!r}; expected one of {', '.join(SIMPLE_TYPES)}, decimal(p,s)"
+    )
+
+
+def is_safe_widening(old_type: str, new_type: str) -> bool:
+    """True when every value of old_type fits new_type unchanged: the same type, a wider integer
+    (tinyint < smallint < int < bigint), float -> double, or decimal(p,s) -> decimal(p',s) with p' >= p.
+    (A MySQL VARCHAR length change is invisible here: both are `string`.)"""
+    old, new = parse_spark_type(old_type), parse_spark_type(new_type)
+    if old == new:
+        return True
+    if old[0] in INTEGER_RANK and new[0] in INTEGER_RANK:
+        return INTEGER_RANK[new[0]] >= INTEGER_RANK[old[0]]
+    if old == ("float",) and new == ("double",):
+        return True
+    if old[0] == "decimal" and new[0] == "decimal":
+        return new[2] == old[2] and new[1] >= old[1]
+    return False
+
+
+def check_source_columns(columns: Iterable[Column]) -> None:
+    """Raise SchemaError if a source column is named like a metadata column, or twice."""
+    seen: set[str] = set()
+    for column in columns:
+        if column.name in METADATA_NAMES:
+            raise SchemaError(
+                f"source column {column.name!r} has the name of a pipeline metadata column "
+                f"({', '.join(sorted(METADATA_NAMES))}); rename it in MySQL or exclude it from capture"
+            )
+        if column.name in seen:
+            raise SchemaError(f"source column {column.name!r} appears twice")
+        seen.add(column.name)
+
+
+def staging_row(event: ChangeEvent, batch_id: int) -> dict[str, Any]:
+    """The event as one staging row: its row image, then the metadata columns (Spark-ready values:
+    `_seq` as Decimal for decimal(38,0), `_source_ts` as an aware UTC datetime, `_before` as JSON)."""
+    if event.topic is None or event.partition is None or event.offset is None:
+        raise ValueError(f"event lacks its Kafka coordinates (topic/partition/offset): {event.table} seq {event.seq}")
+    check_source_columns(event.columns)
+    row = dict(event.row)
+    row.update(
+        {
+            "_op": event.op,
+            "_seq": Decimal(event.seq),
+            "_source_ts": event.source_ts,
+            "_binlog_file": event.binlog_file,
+            "_binlog_pos": event.binlog_pos,
+            "_binlog_row": event.binlog_row,
+            "_kafka_topic": event.topic,
+            "_kafka_partition": event.partition,
+            "_kafka_offset": event.offset,
+            "_batch_id": batch_id,
+            "_before": event.before_json(),
+        }
+    )
+    return row
