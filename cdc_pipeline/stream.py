@@ -50,6 +50,7 @@ class BatchWriter:
         self.control = ControlPlane(config)
         self.batch_stats = batch_stats or BatchStats()
         self.sinks: list | None = None  # built on the first batch, with its Spark session
+        self._spark = None
         self._query_id: str | None = None
 
     def query_id(self, spark) -> str:
@@ -61,8 +62,9 @@ class BatchWriter:
         started = time.monotonic()
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
-        if self.sinks is None:
-            self.sinks = build_sinks(self.config, spark)
+        if self.sinks is None or self._spark is not spark:
+            # A restarted query (supervisor) runs in a new session: its batches' temp views live there.
+            self.sinks, self._spark = build_sinks(self.config, spark), spark
         pending = [sink for sink in self.sinks if not sink.committed(query_id, batch_id)]
         if not pending:
             log.info("batch %s already committed by every sink; skipping", batch_id)
