@@ -54,7 +54,7 @@ CREATE TABLE bank_accounts_current (
     _batch_id         BIGINT         NOT NULL,
     _loaded_at        TIMESTAMPTZ    NOT NULL DEFAULT now()
 );
-CREATE INDEX bank_accounts_current_user ON bank_accounts_current (user_id);
+CREATE INDEX bank_accounts_current_user_id ON bank_accounts_current (user_id);  -- the name the job uses (postgres_sql)
 
 -- Per user, recomputed exactly from bank_accounts_current for the users a batch touched.
 CREATE TABLE user_account_stats (

@@ -127,7 +127,8 @@ class PostgresSink:
         name, cols, keys, schema = cfg.name, plan.columns, cfg.key_columns, self.schema
         staging = staging_table(name)
         cur.execute(sql.create_history_table_sql(name, cols, keys, schema=schema))
-        cur.execute(sql.create_current_table_sql(name, cols, keys, schema=schema))
+        cur.execute(sql.create_current_table_sql(name, cols, keys, schema=schema,
+                                                 group_by=cfg.stats.group_by if cfg.stats else None))
         if plan.added:
             cur.execute(sql.add_columns_sql(name, plan.added, schema=schema))
         for col_name, old, new in plan.widened:

@@ -173,10 +173,12 @@ def create_history_table_sql(
 
 
 def create_current_table_sql(
-    table: str, columns: Sequence[Column], key_columns: Sequence[str], *, schema: str | None = None
+    table: str, columns: Sequence[Column], key_columns: Sequence[str], *, schema: str | None = None,
+    group_by: str | None = None,
 ) -> str:
     """CREATE TABLE IF NOT EXISTS <table>_current: the source columns, PRIMARY KEY (key_columns), and
-    _op, _seq, _source_ts, _batch_id, _loaded_at, like 01-bankdw.sql."""
+    _op, _seq, _source_ts, _batch_id, _loaded_at, like 01-bankdw.sql. With `group_by` (the stats
+    column) also the index the per-batch stats recomputation looks keys up by."""
     check_source_columns(columns)
     current = current_table(table)
     _check_keys(columns, key_columns, current)
@@ -189,7 +191,14 @@ def create_current_table_sql(
         f"{quote_ident('_loaded_at')} TIMESTAMPTZ NOT NULL DEFAULT now()",
         f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key_columns)})",
     ]
-    return _statements(f"CREATE TABLE IF NOT EXISTS {qualified(current, schema)} (\n    " + ",\n    ".join(lines) + "\n)")
+    target = qualified(current, schema)
+    index = ""
+    if group_by is not None:
+        if group_by not in [c.name for c in columns]:
+            raise SchemaError(f"{current}: stats column {group_by!r} is not among the columns")
+        index = (f"CREATE INDEX IF NOT EXISTS {quote_ident(_object_name(current, group_by))} "
+                 f"ON {target} ({quote_ident(group_by)})")
+    return _statements(f"CREATE TABLE IF NOT EXISTS {target} (\n    " + ",\n    ".join(lines) + "\n)", index)
 
 
 def create_staging_table_sql(

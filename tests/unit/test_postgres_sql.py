@@ -411,3 +411,15 @@ def test_copy_text_form_per_spark_type(type_name, form):
 def test_copy_text_form_refuses_nested_types():
     with pytest.raises(SchemaError, match="no PostgreSQL COPY form for Spark type 'array'"):
         pg_sql.copy_text_form("array")
+
+
+def test_a_current_table_with_stats_gets_the_group_by_index_the_seed_has():
+    cols = [Column("id", "bigint", False), Column("user_id", "bigint", False), Column("balance", "decimal(18,2)", True)]
+    sql = pg_sql.create_current_table_sql("bank_accounts", cols, ["id"], schema="public", group_by="user_id")
+    assert sql.endswith('CREATE INDEX IF NOT EXISTS "bank_accounts_current_user_id" '
+                        'ON "public"."bank_accounts_current" ("user_id");')
+    seed = (Path(__file__).resolve().parents[2] / "postgres-dw-init" / "01-bankdw.sql").read_text()
+    assert "CREATE INDEX bank_accounts_current_user_id ON bank_accounts_current (user_id)" in seed
+    assert "CREATE INDEX" not in pg_sql.create_current_table_sql("bank_accounts", cols, ["id"])
+    with pytest.raises(SchemaError, match="stats column 'nope'"):
+        pg_sql.create_current_table_sql("bank_accounts", cols, ["id"], group_by="nope")
