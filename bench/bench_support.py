@@ -243,7 +243,7 @@ def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run
 
 
 def load_bench_config(path: Path):
-    from cdc_pipeline.config import load_config
+    from cdc_pipeline.config_loader import load_config
     return load_config(path, {**os.environ, **SETTINGS.env()})
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 
 from cdc_pipeline.alerts import Alerter, ConnectorWatcher
-from cdc_pipeline.config import load_config
+from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.metrics import BatchStats, ProgressLogger
 from cdc_pipeline.stream import BatchWriter, start_query
 from cdc_pipeline.supervisor import StatusFile, Supervisor

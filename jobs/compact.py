@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from cdc_pipeline.config import load_config
+from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.maintenance import TableMaintenance, format_report, report_json, run_every, run_ok
 
 log = logging.getLogger("cdc_pipeline.compact")

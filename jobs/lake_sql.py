@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdc_pipeline.config import load_config  # noqa: E402
+from cdc_pipeline.config_loader import load_config  # noqa: E402
 from cdc_pipeline.spark_session import build_session  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdc_pipeline.config import load_config  # noqa: E402
+from cdc_pipeline.config_loader import load_config  # noqa: E402
 from cdc_pipeline.errors import PipelineError  # noqa: E402
 from cdc_pipeline.verify import DEFAULT_LIMIT, exit_code, render_json, render_text, verify_pipeline  # noqa: E402
 

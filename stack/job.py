@@ -57,7 +57,7 @@ def build_py_files(settings: StackSettings) -> Path:
 def load_pipeline_config(settings: StackSettings, config_path: Path):
     """The pipeline config as the job will see it (the stack's CDC_* settings in its environment)."""
     sys.path.insert(0, str(REPO_ROOT))
-    from cdc_pipeline.config import load_config
+    from cdc_pipeline.config_loader import load_config
     return load_config(config_path, {**os.environ, **settings.env()})
 
 

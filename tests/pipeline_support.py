@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from cdc_pipeline.config import load_config
+from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.verify import history_duplicates, history_matches_current, verify_table
 from stack import job
 from stack.settings import REPO_ROOT

@@ -17,8 +17,8 @@ from cdc_pipeline.config import (
     PostgresConfig,
     StatsConfig,
     TableConfig,
-    load_config,
 )
+from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.errors import ConfigError, PipelineError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdc_pipeline.config import DEFAULTS, MysqlConfig, load_config
+from cdc_pipeline.config import DEFAULTS, MysqlConfig
+from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.errors import ConfigError
 from cdc_pipeline.verify import (
     TableReport,
