@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from cdc_pipeline.config_loader import load_config
-from cdc_pipeline.verify import history_duplicates, history_matches_current, verify_table
+from cdc_pipeline.verify import verify_table
+from cdc_pipeline.verify_readers import history_duplicates, history_matches_current
 from stack import job
 from stack.settings import REPO_ROOT
 from stack_support import SETTINGS, mysql_connect, pg_connect

@@ -13,20 +13,22 @@ from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.errors import ConfigError
 from cdc_pipeline.verify import (
     TableReport,
-    VerifyError,
-    _keyed,
     compare,
     exit_code,
     format_key,
-    hash_rows,
     key_dict,
+    render_json,
+    render_text,
+    source_table_of,
+)
+from cdc_pipeline.verify_readers import (
+    VerifyError,
+    _keyed,
+    hash_rows,
     key_order,
     normal,
     normal_row,
-    render_json,
-    render_text,
     row_hash,
-    source_table_of,
 )
 
 REPO = Path(__file__).resolve().parents[2]
