@@ -10,10 +10,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .batch import BatchSummary, batch_groups, columns_to_json, decode_batch, end_offsets, summarize, typed_changes
+from .batch import BatchSummary, batch_groups, columns_to_json, end_offsets, summarize, typed_changes
 from .config import PipelineConfig, TableConfig
 from .dead_letters import dead_letter_frame, mark_rejected
 from .debezium import Column
+from .jvm_decode import decode_batch_jvm
 from .schema_plan import SchemaPlan, plan_columns
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ Decoder = Callable[[object, dict], object]
 
 
 def plan_batch(batch_df, batch_id: int, config: PipelineConfig, registered: dict[str, tuple[Column, ...]],
-               decode: Decoder = decode_batch) -> PlannedBatch:
+               decode: Decoder = decode_batch_jvm) -> PlannedBatch:
     """Decode, summarise, plan the schemas and build the typed frames of one micro-batch.
+
+    `decode`: the JVM decoder (no Python worker on the hot path); batch.decode_batch, the Python
+    reference it is tested against, decodes identically.
 
     `registered`: the schema registry's columns per table name. Change events whose column set cannot
     be applied (a missing key column, an incompatible type change) become dead letters, here, once.

@@ -10,8 +10,8 @@ import json
 import logging
 import time
 
-from .batch import decode_batch
 from .control import ControlPlane
+from .jvm_decode import decode_batch_jvm
 from .metrics import BatchStats
 from .plan import plan_batch
 from .sinks import build_sinks
@@ -46,7 +46,7 @@ class BatchWriter:
     def __init__(self, config, batch_stats: BatchStats | None = None, alerter=None, decode=None):
         self.config = config
         self.alerter = alerter
-        self.decode = decode or decode_batch
+        self.decode = decode or decode_batch_jvm
         self.control = ControlPlane(config)
         self.batch_stats = batch_stats or BatchStats()
         self.sinks: list | None = None  # built on the first batch, with its Spark session

@@ -261,22 +261,16 @@ final class Py {
         if (d == 0) return (Double.doubleToRawLongBits(d) < 0) ? "-0.0" : "0.0";
         double a = Math.abs(d);
         BigDecimal exact = new BigDecimal(a);
-        BigDecimal best = null;
-        for (int p = 1; p <= 17 && best == null; p++) {
-            BigDecimal c0 = exact.round(new MathContext(p, RoundingMode.HALF_EVEN));
-            if (c0.doubleValue() == a) {
-                best = c0;
-                break;
-            }
-            BigDecimal ulp = c0.ulp();
-            for (BigDecimal c : new BigDecimal[] {c0.subtract(ulp), c0.add(ulp)}) {
-                if (c.signum() > 0 && c.doubleValue() == a
-                        && (best == null || c.subtract(exact).abs().compareTo(best.subtract(exact).abs()) < 0)) {
-                    best = c;
-                }
-            }
+        // Lengths that read back are upward closed (append a zero); Double.toString's digits read back, so
+        // start at its length and shorten while possible (it is usually already the shortest).
+        int n = significantDigits(Double.toString(a));
+        BigDecimal best = closestReadingBack(exact, a, n);
+        if (best == null) best = closestReadingBack(exact, a, 17);  // cannot happen: n digits read back
+        for (int p = n - 1; p >= 1; p--) {
+            BigDecimal shorter = closestReadingBack(exact, a, p);
+            if (shorter == null) break;
+            best = shorter;
         }
-        if (best == null) best = exact;  // unreachable: 17 significant digits always round-trip
         best = best.stripTrailingZeros();
         String digits = best.unscaledValue().toString();
         int decpt = digits.length() - best.scale();
@@ -302,6 +296,35 @@ final class Py {
             sb.append(digits, 0, decpt).append('.').append(digits, decpt, digits.length());
         }
         return sb.toString();
+    }
+
+    /** Significant digits of Double.toString's mantissa ("1.0E-5" -> 1, "123.45" -> 5). */
+    private static int significantDigits(String javaRepr) {
+        int e = javaRepr.indexOf('E');
+        String mantissa = (e < 0 ? javaRepr : javaRepr.substring(0, e)).replace(".", "");
+        int start = 0;
+        while (start < mantissa.length() - 1 && mantissa.charAt(start) == '0') start++;
+        int end = mantissa.length();
+        while (end > start + 1 && mantissa.charAt(end - 1) == '0') end--;
+        return Math.max(1, Math.min(17, end - start));
+    }
+
+    /**
+     * Among the p-digit decimals that read back as a (the double whose exact value is exact), the one
+     * closest to it (what Python's repr picks among the shortest), or null if there is none.
+     */
+    private static BigDecimal closestReadingBack(BigDecimal exact, double a, int p) {
+        BigDecimal c0 = exact.round(new MathContext(p, RoundingMode.HALF_EVEN));
+        if (c0.doubleValue() == a) return c0;
+        BigDecimal best = null;
+        BigDecimal ulp = c0.ulp();
+        for (BigDecimal c : new BigDecimal[] {c0.subtract(ulp), c0.add(ulp)}) {
+            if (c.signum() > 0 && c.doubleValue() == a
+                    && (best == null || c.subtract(exact).abs().compareTo(best.subtract(exact).abs()) < 0)) {
+                best = c;
+            }
+        }
+        return best;
     }
 
     // --- json.dumps of a string -----------------------------------------------------------------------
@@ -476,7 +499,7 @@ final class Py {
         if (v instanceof Boolean) return (Boolean) v ? BigDecimal.ONE : BigDecimal.ZERO;
         if (v instanceof Long) return BigDecimal.valueOf((Long) v);
         if (v instanceof BigInteger) return new BigDecimal((BigInteger) v);
-        if (v instanceof PyDecimal) return ((PyDecimal) v).value;
+        if (v instanceof PyDecimal) return ((PyDecimal) v).value;  // null (never equal) beyond BigDecimal
         double d = (Double) v;
         return Double.isNaN(d) || Double.isInfinite(d) ? null : new BigDecimal(d);
     }
@@ -547,6 +570,15 @@ final class Py {
 
     /** Decimal digits of |n| (str(abs(n))), raising like CPython past 4300 digits. */
     static int decimalDigits(BigInteger n) throws PyException {
+        if (n.bitLength() < 63) {
+            long v = Math.abs(n.longValue());
+            int digits = 1;
+            while (v >= 10) {
+                v /= 10;
+                digits++;
+            }
+            return digits;
+        }
         n = n.abs();
         if (n.bitLength() > 14_300) throw tooManyDigitsToStr();  // > 4304 digits
         int digits = n.toString().length();
@@ -573,7 +605,10 @@ final class Py {
         if (v instanceof Boolean) return (Boolean) v ? BigInteger.ONE : BigInteger.ZERO;
         if (v instanceof Long) return BigInteger.valueOf((Long) v);
         if (v instanceof BigInteger) return (BigInteger) v;
-        if (v instanceof PyDecimal) return ((PyDecimal) v).value.toBigInteger();
+        if (v instanceof PyDecimal) {
+            BigDecimal d = ((PyDecimal) v).value;
+            return d.precision() - d.scale() <= 0 ? BigInteger.ZERO : d.toBigInteger();  // |d| < 1: 0
+        }
         if (v instanceof Double) {
             double d = (Double) v;
             if (Double.isNaN(d)) throw new PyException("ValueError", "cannot convert float NaN to integer");

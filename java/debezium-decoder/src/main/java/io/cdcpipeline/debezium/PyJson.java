@@ -14,11 +14,13 @@ import java.util.Map;
  */
 final class PyJson {
     /**
-     * Nesting depth at which CPython raises RecursionError. Its limit (sys.getrecursionlimit(), 1000)
-     * counts the Python frames below json.loads too, so the exact depth depends on the caller; this is
-     * the depth measured for decode_partition inside a PySpark 3.5 worker.
+     * Deepest nesting CPython accepts before RecursionError. Its limit (sys.getrecursionlimit(), 1000)
+     * counts the Python frames below json.loads too, so the depth depends on the caller: these are the
+     * depths measured for decode_partition inside a PySpark 3.5 worker (CPython 3.11), for the Kafka
+     * value (decode_record -> _parse_json) and the Kafka key (one frame deeper).
      */
-    static final int MAX_DEPTH = 974;
+    static final int MAX_DEPTH_VALUE = 984;
+    static final int MAX_DEPTH_KEY = 983;
 
     /** Any failure json.loads raises as ValueError/RecursionError; the message is str(err). */
     static final class Failure extends Exception {
@@ -30,7 +32,7 @@ final class PyJson {
     }
 
     /** The C scanner's StopIteration(idx): becomes "Expecting value" at idx. */
-    private static final class StopIteration extends Exception {
+    static final class StopIteration extends Exception {
         private static final long serialVersionUID = 1L;
         final int pos;
 
@@ -44,15 +46,35 @@ final class PyJson {
     private final int len;
     private int next;
     private int depth;
+    private final int maxDepth;
+    private boolean captureFirst;
+    private Object firstValue;
+    private int firstValueEnd;
 
-    private PyJson(String s) {
+    private PyJson(String s, int maxDepth) {
         this.s = s;
         this.len = s.length();
+        this.maxDepth = maxDepth;
     }
 
-    static Object loads(String s) throws Failure {
+    static Object loads(String s) throws Failure, PyException {
+        return loads(s, MAX_DEPTH_VALUE);
+    }
+
+    /** Throws Failure (json.loads' ValueError/RecursionError) or PyException (decimal.InvalidOperation). */
+    static Object loads(String s, int maxDepth) throws Failure, PyException {
+        return loads(s, maxDepth, null);
+    }
+
+    /**
+     * json.loads; when the document starts with {@code {"schema":} (the JsonConverter's compact envelope)
+     * and {@code first} is given, first[0] receives the value of that first member and first[1] the end
+     * index (exclusive) of its text, for {@link SchemaCache}.
+     */
+    static Object loads(String s, int maxDepth, Object[] first) throws Failure, PyException {
         if (s.startsWith("\ufeff")) throw error(s, "Unexpected UTF-8 BOM (decode using utf-8-sig)", 0);
-        PyJson p = new PyJson(s);
+        PyJson p = new PyJson(s, maxDepth);
+        p.captureFirst = first != null && s.startsWith(SchemaCache.PREFIX_TEXT);
         Object obj;
         try {
             obj = p.scan(p.skipWs(0));
@@ -61,6 +83,41 @@ final class PyJson {
         }
         int end = p.skipWs(p.next);
         if (end != s.length()) throw error(s, "Extra data", end);
+        if (p.captureFirst && p.firstValueEnd > 0) {
+            first[0] = p.firstValue;
+            first[1] = p.firstValueEnd;
+        }
+        return obj;
+    }
+
+    /**
+     * The rest of a {@code {"schema":<text>,...}} document whose schema text is a cached one: {@code rest}
+     * is everything after that text, {@code schema} the value it parses to. Parses exactly as loads would
+     * continue; throws on anything loads would report (the caller then decodes the whole document the
+     * ordinary way, which reports it with the right positions).
+     */
+    static Map<String, Object> continueEnvelope(String rest, Object schema, int maxDepth)
+            throws Failure, StopIteration, PyException {
+        PyJson p = new PyJson(rest, maxDepth);
+        p.depth = 1;  // inside the top-level object
+        Map<String, Object> obj = new LinkedHashMap<>();
+        obj.put("schema", schema);
+        int endIdx = p.len - 1;
+        int idx = p.skipWs(0);
+        while (true) {
+            if (idx <= endIdx && rest.charAt(idx) == '}') break;
+            if (idx > endIdx || rest.charAt(idx) != ',') throw new StopIteration(idx);
+            idx = p.skipWs(idx + 1);
+            if (idx > endIdx || rest.charAt(idx) != '"') throw new StopIteration(idx);
+            String key = p.scanString(idx + 1);
+            idx = p.skipWs(p.next);
+            if (idx > endIdx || rest.charAt(idx) != ':') throw new StopIteration(idx);
+            idx = p.skipWs(idx + 1);
+            Object value = p.scan(idx);
+            obj.put(key, value);
+            idx = p.skipWs(p.next);
+        }
+        if (p.skipWs(idx + 1) != rest.length()) throw new StopIteration(idx + 1);
         return obj;
     }
 
@@ -96,7 +153,7 @@ final class PyJson {
         return s.startsWith(word, idx);
     }
 
-    private Object scan(int idx) throws Failure, StopIteration {
+    private Object scan(int idx) throws Failure, StopIteration, PyException {
         if (idx >= len) throw new StopIteration(idx);
         switch (s.charAt(idx)) {
             case '"':
@@ -158,7 +215,7 @@ final class PyJson {
     }
 
     private void enter(String what) throws Failure {
-        if (++depth > MAX_DEPTH) {
+        if (++depth > maxDepth) {
             depth--;
             throw new Failure("maximum recursion depth exceeded while decoding a JSON " + what + " from a unicode string");
         }
@@ -168,7 +225,7 @@ final class PyJson {
         return c >= '0' && c <= '9';
     }
 
-    private Object matchNumber(int start) throws Failure, StopIteration {
+    private Object matchNumber(int start) throws Failure, StopIteration, PyException {
         int idx = start;
         int endIdx = len - 1;
         boolean isFloat = false;
@@ -285,7 +342,7 @@ final class PyJson {
         }
     }
 
-    private Map<String, Object> parseObject(int idx) throws Failure, StopIteration {
+    private Map<String, Object> parseObject(int idx) throws Failure, StopIteration, PyException {
         Map<String, Object> obj = new LinkedHashMap<>();
         int endIdx = len - 1;
         idx = skipWs(idx);
@@ -299,6 +356,10 @@ final class PyJson {
                 if (idx > endIdx || s.charAt(idx) != ':') throw error("Expecting ':' delimiter", idx);
                 idx = skipWs(idx + 1);
                 Object value = scan(idx);
+                if (captureFirst && depth == 1 && obj.isEmpty() && idx == SchemaCache.PREFIX_TEXT.length()) {
+                    firstValue = value;
+                    firstValueEnd = next;
+                }
                 obj.put(key, value);
                 idx = skipWs(next);
                 if (idx <= endIdx && s.charAt(idx) == '}') break;
@@ -310,7 +371,7 @@ final class PyJson {
         return obj;
     }
 
-    private List<Object> parseArray(int idx) throws Failure, StopIteration {
+    private List<Object> parseArray(int idx) throws Failure, StopIteration, PyException {
         List<Object> list = new ArrayList<>();
         int endIdx = len - 1;
         idx = skipWs(idx);
@@ -329,8 +390,13 @@ final class PyJson {
 
     /** Index of the first byte that starts an ill-formed UTF-8 sequence (CPython's err.start), or -1. */
     static int firstInvalidUtf8(byte[] b) {
+        return firstInvalidUtf8(b, 0);
+    }
+
+    /** The same, for b[from:] (from at a character boundary). */
+    static int firstInvalidUtf8(byte[] b, int from) {
         int n = b.length;
-        int i = 0;
+        int i = from;
         while (i < n) {
             int c = b[i];
             if (c >= 0) {
