@@ -6,7 +6,7 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars jars-lock up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
+.PHONY: help setup system-packages venv jars jars-lock up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-decode bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -80,13 +80,16 @@ verify: ## compare MySQL with both sinks (counts, per-key hashes) and the histor
 bench-source: up ## benchmark: Spark's kafka source vs a plain consumer on the Debezium topics (prints the ratio)
 	$(PY) bench/kafka_source_throughput.py $(BENCH_ARGS)
 
+bench-decode: venv ## benchmark: the JVM Debezium decoder vs the Python one on the same 200 000 events (no stack)
+	$(PY) bench/decode_throughput.py $(BENCH_ARGS)
+
 bench-drain: up ## benchmark: the job drains a 2 x 210k-event backlog; vs Debezium, raw Kafka/COPY/Iceberg, seed-000 (PNG in bench/out)
 	$(PY) bench/backlog_drain.py $(BENCH_ARGS)
 
 bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current latency at 1000, 250 and 50 changes/s (PNG in bench/out)
 	$(PY) bench/end_to_end_latency.py $(BENCH_ARGS)
 
-bench: bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)
+bench: bench-decode bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)
 
 chaos: up ## chaos test alone (make test runs it with 10 kills; CHAOS_KILLS=30 for more): kills job, Connect, broker, PostgreSQL, S3
 	CDC_CHAOS_KILLS=$(or $(CHAOS_KILLS),10) $(PY) -m pytest -m chaos tests/chaos -s
