@@ -6,7 +6,7 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars jars-lock up status down clean test submit stop compact compact-schedule compact-stop lake-sql verify bench-decode bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
+.PHONY: help setup system-packages venv jars jars-lock up status down clean unit test submit stop compact compact-schedule compact-stop lake-sql verify bench-decode bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -93,6 +93,9 @@ bench: bench-decode bench-source bench-drain bench-latency ## run every benchmar
 
 chaos: up ## chaos test alone (make test runs it with 10 kills; CHAOS_KILLS=30 for more): kills job, Connect, broker, PostgreSQL, S3
 	CDC_CHAOS_KILLS=$(or $(CHAOS_KILLS),10) $(PY) -m pytest -m chaos tests/chaos -s
+
+unit: jars ## the unit tests alone: pure logic and a local Spark, no stack (about a minute)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test: up ## run the test suite against the running local stack
 	$(PY) -m pytest $(PYTEST_ARGS)

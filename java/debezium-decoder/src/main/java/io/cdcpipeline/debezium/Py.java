@@ -383,31 +383,29 @@ final class Py {
 
     /** strftime("%Y-%m-%d %H:%M:%S.%f") with glibc's %Y (years below 1000 are not zero-padded). */
     static String strftime(LocalDateTime t) {
-        StringBuilder sb = new StringBuilder(26);
-        sb.append(t.getYear()).append('-');
-        pad(sb, t.getMonthValue(), 2);
-        sb.append('-');
-        pad(sb, t.getDayOfMonth(), 2);
-        sb.append(' ');
-        pad(sb, t.getHour(), 2);
-        sb.append(':');
-        pad(sb, t.getMinute(), 2);
-        sb.append(':');
-        pad(sb, t.getSecond(), 2);
-        sb.append('.');
-        pad(sb, t.getNano() / 1000, 6);
-        return sb.toString();
+        return dateTime(t, 0, ' ');
     }
 
     /** isoformat(timespec="microseconds"). */
     static String isoformat(LocalDateTime t) {
-        StringBuilder sb = new StringBuilder(26);
-        pad(sb, t.getYear(), 4);
+        return dateTime(t, 4, 'T');
+    }
+
+    static String isoformat(LocalDate d) {
+        return date(new StringBuilder(10), d, 4).toString();
+    }
+
+    private static StringBuilder date(StringBuilder sb, LocalDate d, int yearWidth) {
+        pad(sb, d.getYear(), yearWidth);
         sb.append('-');
-        pad(sb, t.getMonthValue(), 2);
+        pad(sb, d.getMonthValue(), 2);
         sb.append('-');
-        pad(sb, t.getDayOfMonth(), 2);
-        sb.append('T');
+        pad(sb, d.getDayOfMonth(), 2);
+        return sb;
+    }
+
+    private static String dateTime(LocalDateTime t, int yearWidth, char separator) {
+        StringBuilder sb = date(new StringBuilder(26), t.toLocalDate(), yearWidth).append(separator);
         pad(sb, t.getHour(), 2);
         sb.append(':');
         pad(sb, t.getMinute(), 2);
@@ -415,16 +413,6 @@ final class Py {
         pad(sb, t.getSecond(), 2);
         sb.append('.');
         pad(sb, t.getNano() / 1000, 6);
-        return sb.toString();
-    }
-
-    static String isoformat(LocalDate d) {
-        StringBuilder sb = new StringBuilder(10);
-        pad(sb, d.getYear(), 4);
-        sb.append('-');
-        pad(sb, d.getMonthValue(), 2);
-        sb.append('-');
-        pad(sb, d.getDayOfMonth(), 2);
         return sb.toString();
     }
 
