@@ -35,22 +35,6 @@ FIELDS = [f.split(" ")[0] for f in DECODED_SCHEMA.replace("decimal(38,0)", "deci
 KAFKA_TS = dt.datetime(2026, 1, 1, 12, 30, 15, 123000)
 
 
-@pytest.fixture(scope="module")
-def spark():
-    """A local[1] session for this module. Module- rather than session-scoped on purpose: it has no
-    Iceberg/S3 config, and a session left running would be handed (getOrCreate) to the stack tests'
-    `lake` fixture later in the same pytest run."""
-    os.environ.setdefault("TZ", "UTC")
-    from pyspark.sql import SparkSession
-    from cdc_pipeline.spark_session import build_session
-    running = SparkSession.getActiveSession()
-    session = running or build_session(None, app_name="cdc-tests-jvm-decode", master="local[1]",
-                                       extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"})
-    yield session
-    if running is None:  # not someone else's
-        session.stop()
-
-
 # --- running both decoders ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,103 @@
+"""Planning a micro-batch (cdc_pipeline.plan) in a local Spark, no stack: one decode, one summary, a
+schema plan and a typed frame per table, dead letters for what cannot be applied — built once."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from cdc_messages import synthetic
+from cdc_pipeline.batch import columns_from_json, end_offsets, summarize
+from cdc_pipeline.config import PipelineConfig, TableConfig
+from cdc_pipeline.debezium import Column
+from cdc_pipeline.plan import plan_batch
+
+TOPIC = "t.shop.things"
+ID = {"type": "int64", "optional": False, "field": "id"}
+NAME = {"type": "string", "optional": True, "field": "name"}
+NAME_AS_INT = {"type": "int32", "optional": True, "field": "name"}
+COLS = '[["id","bigint",false],["name","string",true]]'
+
+
+def kafka_rows(spark, records, topic=TOPIC):
+    rows = [(None if r["key"] is None else r["key"].encode(), None if r["value"] is None else r["value"].encode(),
+             topic, i % 2, 100 + i, datetime(2026, 1, 1, tzinfo=timezone.utc), 0) for i, r in enumerate(records)]
+    return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset bigint, "
+                                       "timestamp timestamp, timestampType int")
+
+
+def config_for(*sinks: str) -> PipelineConfig:
+    table = TableConfig(topic=TOPIC, name="things", key_columns=("id",), sinks=sinks)
+    fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
+    return PipelineConfig(**{**fields, "tables": (table,)})
+
+
+def change(fields, row, pos, op="c"):
+    return synthetic(fields, row, op=op, key={"id": row["id"]}, source={"pos": pos, "row": 0})
+
+
+def test_summary_moves_rejected_column_sets_to_the_dead_letters():
+    groups = [("change", "t", "c", COLS, 3, 0, 10), ("change", "t", "u", COLS, 2, 1, 4),
+              ("change", "t", "c", '[["id","bigint",false]]', 4, 0, 12), ("tombstone", "t", None, None, 1, 1, 5),
+              ("error", "t", None, None, 2, 0, 13)]
+    plain = summarize(groups)
+    assert plain.counts() == {"rows_in": 12, "snapshots": 0, "inserts": 7, "updates": 2, "deletes": 0,
+                              "tombstones": 1, "dead_letters": 2}
+    assert plain.column_sets["t"] == [columns_from_json(COLS), columns_from_json('[["id","bigint",false]]')]
+    refused = summarize(groups, frozenset({("t", '[["id","bigint",false]]')}))
+    assert refused.counts()["inserts"] == 3 and refused.counts()["dead_letters"] == 6
+    assert refused.column_sets["t"] == [columns_from_json(COLS)]
+    assert end_offsets(groups) == {"t": {"0": 14, "1": 6}}
+
+
+def test_a_batch_is_planned_once_for_every_sink(spark):
+    records = [change([ID, NAME], {"id": 1, "name": "a"}, 10), change([ID, NAME], {"id": 2, "name": "b"}, 20),
+               change([ID, NAME], {"id": 1, "name": "a2"}, 30, op="u"),
+               {"key": None, "value": "{not json"}]
+    planned = plan_batch(kafka_rows(spark, records), 7, config_for("iceberg", "postgres"), registered={})
+    try:
+        assert planned.summary.counts() == {"rows_in": 4, "snapshots": 0, "inserts": 2, "updates": 1,
+                                            "deletes": 0, "tombstones": 0, "dead_letters": 1}
+        [table] = planned.tables
+        assert table.name == "things" and planned.tables_for("postgres") == [table]
+        assert table.schema.columns == [Column("id", "bigint", False), Column("name", "string", True)]
+        rows = sorted((r["id"], r["name"], r["_op"], r["_batch_id"]) for r in table.changes.collect())
+        assert rows == [(1, "a", "c", 7), (1, "a2", "u", 7), (2, "b", "c", 7)]
+        seqs = {r["_op"]: r["_seq"] for r in table.changes.where("id = 1").collect()}
+        assert isinstance(seqs["u"], Decimal) and seqs["u"] > seqs["c"]  # binlog position 30 after 10
+        [dead] = planned.dead_letters.collect()
+        assert (dead["kafka_offset"], dead["error_kind"], bytes(dead["kafka_value"])) == (103, "malformed_json", b"{not json")
+        assert planned.end_offsets == {TOPIC: {"0": 103, "1": 104}}
+        assert planned.schemas == {"things": (Column("id", "bigint", False), Column("name", "string", True))}
+    finally:
+        planned.release()
+    assert not table.changes.is_cached
+
+
+def test_an_incompatible_column_set_goes_to_the_dead_letters_with_its_raw_bytes(spark):
+    registered = {"things": (Column("id", "bigint", False), Column("name", "string", True))}
+    records = [change([ID, NAME], {"id": 1, "name": "a"}, 10), change([ID, NAME_AS_INT], {"id": 2, "name": 5}, 20)]
+    planned = plan_batch(kafka_rows(spark, records), 3, config_for("postgres"), registered)
+    try:
+        assert planned.summary.counts()["inserts"] == 1 and planned.summary.counts()["dead_letters"] == 1
+        [table] = planned.tables
+        assert [r["id"] for r in table.changes.collect()] == [1]
+        [dead] = planned.dead_letters.collect()
+        assert dead["error_kind"] == "schema_incompatible" and "name: string -> int" in dead["reason"]
+        assert bytes(dead["kafka_value"]) == records[1]["value"].encode()
+    finally:
+        planned.release()
+
+
+@pytest.mark.parametrize("sinks", [("iceberg",), ("postgres",)])
+def test_tables_are_handed_only_to_their_sinks(spark, sinks):
+    planned = plan_batch(kafka_rows(spark, [change([ID, NAME], {"id": 1, "name": "a"}, 10)]), 0,
+                         config_for(*sinks), registered={})
+    try:
+        other = {"iceberg": "postgres", "postgres": "iceberg"}[sinks[0]]
+        assert [t.name for t in planned.tables_for(sinks[0])] == ["things"] and planned.tables_for(other) == []
+        assert planned.dead_letters is None
+    finally:
+        planned.release()
