@@ -14,23 +14,12 @@ from ..debezium import Column
 from ..plan import PlannedBatch
 from ..schema_plan import SchemaPlan
 from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_META, CURRENT_META, QUERY_ID_PROP, changes_table,
-                          current_table, latest_first)
+                          current_table)
+from . import iceberg_sql as sql
 from .base import SinkResult
+from .iceberg_sql import quote
 
 log = logging.getLogger(__name__)
-
-
-def quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _ddl_type(spark_type: str) -> str:
-    # Iceberg has no 8/16-bit integers: they are stored as int (Spark widens on write).
-    return "int" if spark_type in ("tinyint", "smallint") else spark_type
-
-
-def _column_ddl(col: Column) -> str:
-    return f"{quote(col.name)} {_ddl_type(col.type)}" + ("" if col.nullable else " NOT NULL")
 
 
 class IcebergSink:
@@ -72,7 +61,8 @@ class IcebergSink:
         for table in tables:
             self.ensure_tables(table.config, table.schema)
             timings.update(self.write_table(table.config, table.changes, table.schema, planned.batch_id))
-        return SinkResult("applied" if tables else "empty", [t.name for t in tables],
+        outcome = "empty" if not tables else "applied" if timings else "skipped"
+        return SinkResult(outcome, [t.name for t in tables],
                           round(time.monotonic() - start, 3), {k: round(v, 3) for k, v in timings.items()})
 
     def ident(self, name: str) -> str:
@@ -89,31 +79,28 @@ class IcebergSink:
     def ensure_tables(self, table_cfg, plan: SchemaPlan) -> None:
         """Create <name>_current and <name>_changes on first use; add and widen columns after that."""
         self._ensure_namespace()
-        props = ", ".join(f"'{k}'='{v}'" for k, v in self.cfg.table_properties().items())
         key_cols = set(table_cfg.key_columns)
         for name, meta, partitioning in (
-                (current_table(table_cfg.name), CURRENT_META,
-                 f"bucket(16, {quote(table_cfg.key_columns[0])})"),
-                (changes_table(table_cfg.name), CHANGES_META, "days(_source_ts)")):
+                (current_table(table_cfg.name), CURRENT_META, sql.current_partitioning(table_cfg.key_columns)),
+                (changes_table(table_cfg.name), CHANGES_META, sql.CHANGES_PARTITIONING)):
             known = self._columns.get(name)
             if known is not None and not plan.widened and all(c.name in known for c in plan.columns):
                 continue
             if not self._table_exists(name):
                 cols = [Column(c.name, c.type, c.nullable and c.name not in key_cols) for c in plan.columns]
-                self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.ident(name)} "
-                               f"({', '.join(_column_ddl(c) for c in (*cols, *meta))}) USING iceberg "
-                               f"PARTITIONED BY ({partitioning}) TBLPROPERTIES ({props})")
+                self.spark.sql(sql.create_table_sql(self.ident(name), cols, meta, partitioning,
+                                                    self.cfg.table_properties()))
                 log.info("created Iceberg table %s", name)
                 self._columns[name] = {c.name for c in (*cols, *meta)}
                 continue
             existing = {f.name for f in self.spark.table(self.ident(name)).schema.fields}
             for col in plan.columns:
                 if col.name not in existing:
-                    self.spark.sql(f"ALTER TABLE {self.ident(name)} ADD COLUMN {quote(col.name)} {_ddl_type(col.type)}")
+                    self.spark.sql(f"ALTER TABLE {self.ident(name)} ADD COLUMN {quote(col.name)} {sql.ddl_type(col.type)}")
                     log.info("added column %s %s to %s", col.name, col.type, name)
                     existing.add(col.name)
             for col_name, _old, new in plan.widened:
-                if _ddl_type(new) != "int":
+                if sql.ddl_type(new) != "int":
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(col_name)} TYPE {new}")
             self._columns[name] = existing
 
@@ -136,13 +123,18 @@ class IcebergSink:
         return jmap
 
     def write_table(self, table_cfg, frame, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
-        """Append the batch's changes and MERGE its last change per key; returns seconds per table."""
+        """Append the batch's changes and MERGE its last change per key; returns seconds per table
+        written (none when this query already committed the batch to both tables: a replay)."""
         from pyspark.sql import functions as F
 
         timings = {}
         changes_name, current_name = changes_table(table_cfg.name), current_table(table_cfg.name)
+        pending = {name for name in (changes_name, current_name)
+                   if (self.last_batch(name) is None or self.last_batch(name) < batch_id)}
+        if not pending:
+            return timings
         source_cols = [c.name for c in plan.columns]
-        key_match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in table_cfg.key_columns)
+        keys = table_cfg.key_columns
 
         start = time.monotonic()
         # Changes are found in <name>_changes by their commit time first (files and partitions are
@@ -151,61 +143,35 @@ class IcebergSink:
         # datetime would be in the driver process's local zone).
         oldest = frame.agg(F.date_format(F.min("_source_ts"), "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()[0]
         since = f"TIMESTAMP '{oldest}'"
-        last = self.last_batch(changes_name)
-        if last is None or last < batch_id:
+        if changes_name in pending:
             # A change is identified by its key and sequence: Kafka Connect may deliver one twice (at
             # different offsets) after a crash, and it must still appear once.
             view = f"cdc_changes_{table_cfg.name}_{batch_id}"
             frame.dropDuplicates(["_key", *CHANGE_IDENTITY]).drop("_key").createOrReplaceTempView(view)
-            all_cols = [*source_cols, *(c.name for c in CHANGES_META)]
-            self._merge(changes_name, batch_id, f"""
-                MERGE INTO {self.ident(changes_name)} t USING {view} s
-                ON t._source_ts >= {since} AND t._source_ts = s._source_ts
-                   AND t._seq = s._seq AND {key_match}
-                WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in all_cols)})
-                VALUES ({', '.join('s.' + quote(c) for c in all_cols)})""")
+            self._merge(changes_name, batch_id,
+                        sql.changes_merge_sql(self.ident(changes_name), view, source_cols, keys, since))
             self.spark.catalog.dropTempView(view)
         timings[changes_name] = time.monotonic() - start
 
         start = time.monotonic()
-        last = self.last_batch(current_name)
-        if last is None or last < batch_id:
+        if current_name in pending:
             view = f"cdc_current_{table_cfg.name}_{batch_id}"
             frame.createOrReplaceTempView(view + "_all")
-            partition_keys = ", ".join(quote(k) for k in table_cfg.key_columns)
-            newer_match = " AND ".join(f"c.{quote(k)} = r.{quote(k)}" for k in table_cfg.key_columns)
-            # The last change per key, unless the change log already holds a newer change of that key:
-            # _current forgets deleted keys, so an old insert that Kafka Connect re-sends after the
-            # key's delete was applied would otherwise bring the row back (the sequence guard below
-            # has no row to compare with).
-            self.spark.sql(f"""
-                SELECT * FROM (
-                  SELECT *, row_number() OVER (PARTITION BY {partition_keys}
-                                               ORDER BY {latest_first(quote)}) AS _rank
-                  FROM {view}_all) r
-                WHERE _rank = 1 AND NOT EXISTS (
-                  SELECT 1 FROM {self.ident(changes_name)} c
-                  WHERE c._source_ts >= {since} AND {newer_match} AND c._seq > r._seq)""").createOrReplaceTempView(view)
-            cols = [*source_cols, *(c.name for c in CURRENT_META)]
-            self._merge(current_name, batch_id, f"""
-                MERGE INTO {self.ident(current_name)} t USING {view} s ON {key_match}
-                WHEN MATCHED AND s._op = 'd' AND s._seq > t._seq THEN DELETE
-                WHEN MATCHED AND s._op <> 'd' AND s._seq > t._seq THEN
-                  UPDATE SET {', '.join(f't.{quote(c)} = s.{quote(c)}' for c in cols)}
-                WHEN NOT MATCHED AND s._op <> 'd' THEN
-                  INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})
-            """)
+            self.spark.sql(sql.latest_change_sql(view + "_all", self.ident(changes_name), keys, since)) \
+                .createOrReplaceTempView(view)
+            self._merge(current_name, batch_id,
+                        sql.current_merge_sql(self.ident(current_name), view, source_cols, keys))
             self.spark.catalog.dropTempView(view)
             self.spark.catalog.dropTempView(view + "_all")
         timings[current_name] = time.monotonic() - start
         return timings
 
-    def _merge(self, table: str, batch_id: int, sql: str) -> None:
+    def _merge(self, table: str, batch_id: int, statement: str) -> None:
         """Run a MERGE whose snapshot carries the batch properties; a lost race with compaction is
         retried (each MERGE is guarded, so running it again cannot apply a change twice)."""
         def merge():
             self.spark._jvm.io.cdcpipeline.iceberg.CommitProperties.sqlWithSnapshotProperties(
-                self.spark._jsparkSession, sql, self._props(batch_id))
+                self.spark._jsparkSession, statement, self._props(batch_id))
 
         with_conflict_retries(merge, self.cfg.commit_conflict_retries, f"batch {batch_id} MERGE")
         self._last_batch[table] = batch_id
