@@ -331,28 +331,15 @@ final class Py {
 
     /** json.dumps(s) (ensure_ascii=True) appended to sb. */
     static void jsonAscii(String s, StringBuilder sb) {
-        sb.append('"');
-        int n = s.length();
-        for (int i = 0; i < n; i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"': sb.append("\\\""); break;
-                case '\\': sb.append("\\\\"); break;
-                case '\n': sb.append("\\n"); break;
-                case '\r': sb.append("\\r"); break;
-                case '\t': sb.append("\\t"); break;
-                case '\b': sb.append("\\b"); break;
-                case '\f': sb.append("\\f"); break;
-                default:
-                    if (c < ' ' || c > '~') hexEscape(sb, "\\u", c, 4);
-                    else sb.append(c);
-            }
-        }
-        sb.append('"');
+        jsonString(s, sb, true);
     }
 
     /** json.dumps(s, ensure_ascii=False) appended to sb. */
     static void jsonUnicode(String s, StringBuilder sb) {
+        jsonString(s, sb, false);
+    }
+
+    private static void jsonString(String s, StringBuilder sb, boolean asciiOnly) {
         sb.append('"');
         int n = s.length();
         for (int i = 0; i < n; i++) {
@@ -366,7 +353,7 @@ final class Py {
                 case '\b': sb.append("\\b"); break;
                 case '\f': sb.append("\\f"); break;
                 default:
-                    if (c < ' ') hexEscape(sb, "\\u", c, 4);
+                    if (c < ' ' || (asciiOnly && c > '~')) hexEscape(sb, "\\u", c, 4);
                     else sb.append(c);
             }
         }
