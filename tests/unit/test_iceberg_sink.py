@@ -15,6 +15,7 @@ from cdc_pipeline.sinks.iceberg import IcebergSink
 from test_plan import ID, NAME, TOPIC, change, kafka_rows
 
 SCORE = {"type": "int32", "optional": True, "field": "score"}
+CATALOG = "unit_lake"
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +26,18 @@ def lake(tmp_path_factory):
     if SparkSession.getActiveSession() is not None:
         pytest.skip("another Spark session is active; this module needs its own (Iceberg extensions)")
     warehouse = tmp_path_factory.mktemp("warehouse")
+    # A catalog name of its own: PySpark's builder keeps every option it was given for the rest of the
+    # process, and `type` beside the stack catalog's `catalog-impl` would break the pipeline tests' `lake`.
     session = build_session(None, app_name="cdc-tests-iceberg-sink", master="local[1]", extra={
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1",
-        "spark.sql.catalog.lake": "org.apache.iceberg.spark.SparkCatalog", "spark.sql.catalog.lake.type": "hadoop",
-        "spark.sql.catalog.lake.warehouse": warehouse.as_uri()})
+        f"spark.sql.catalog.{CATALOG}": "org.apache.iceberg.spark.SparkCatalog",
+        f"spark.sql.catalog.{CATALOG}.type": "hadoop", f"spark.sql.catalog.{CATALOG}.warehouse": warehouse.as_uri()})
     yield session
     session.stop()
 
 
 def config() -> PipelineConfig:
-    iceberg = IcebergConfig(catalog_name="lake", namespace="cdc", catalog_uri="", catalog_user="", catalog_password="",
+    iceberg = IcebergConfig(catalog_name=CATALOG, namespace="cdc", catalog_uri="", catalog_user="", catalog_password="",
                             commit_conflict_retries=2)
     table = TableConfig(topic=TOPIC, name="things", key_columns=("id",), sinks=("iceberg",))
     fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
@@ -67,10 +70,10 @@ def test_batches_replays_and_a_new_column(lake):
     assert sink.write(third, "q").outcome == "applied"
     third.release()
 
-    current = [tuple(r) for r in lake.sql("SELECT id, name, score, _op FROM lake.cdc.things_current ORDER BY id").collect()]
+    current = [tuple(r) for r in lake.sql(f"SELECT id, name, score, _op FROM {CATALOG}.cdc.things_current ORDER BY id").collect()]
     assert current == [(1, "a2", None, "u"), (3, "c", 9, "c")]
-    changes = lake.sql("SELECT _op, count(*) FROM lake.cdc.things_changes GROUP BY _op ORDER BY _op").collect()
+    changes = lake.sql(f"SELECT _op, count(*) FROM {CATALOG}.cdc.things_changes GROUP BY _op ORDER BY _op").collect()
     assert [tuple(r) for r in changes] == [("c", 3), ("d", 1), ("u", 1)]
-    batches = [r[0] for r in lake.sql("SELECT summary['cdc.batch-id'] FROM lake.cdc.things_current.snapshots "
+    batches = [r[0] for r in lake.sql(f"SELECT summary['cdc.batch-id'] FROM {CATALOG}.cdc.things_current.snapshots "
                                       "ORDER BY committed_at").collect()]
     assert batches == ["0", "1", "2"]
