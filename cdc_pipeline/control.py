@@ -13,14 +13,14 @@ that is the one the pipeline has. Each sink keeps its own commit record next to 
 """
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import closing
 
+from .batch import columns_to_json
 from .debezium import Column
 from .plan import PlannedBatch
 from .sinks import postgres_sql as sql
-from .sinks.postgres import copy_into
+from .sinks.postgres import connect, copy_into
 from .sinks.postgres_sql import quote_ident
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,7 @@ class ControlPlane:
         self._prepared = False
 
     def connect(self):
-        import psycopg2
-        return psycopg2.connect(**self.cfg.connect_kwargs(), connect_timeout=10,
-                                options=f"-c search_path={quote_ident(self.cfg.schema)},public")
+        return connect(self.cfg)
 
     def prepare(self) -> None:
         """The control tables the job owns (idempotent)."""
@@ -62,8 +60,7 @@ class ControlPlane:
     def register_schemas(self, planned: PlannedBatch) -> None:
         """Record every planned table's columns (after all sinks applied the batch)."""
         changed = [t for t in planned.tables if t.schema.changed]
-        rows = [(t.name, json.dumps([[c.name, c.type, c.nullable] for c in t.schema.columns]))
-                for t in planned.tables]
+        rows = [(t.name, columns_to_json(t.schema.columns)) for t in planned.tables]
         if not rows:
             return
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:

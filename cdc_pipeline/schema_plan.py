@@ -1,8 +1,8 @@
-"""Schema evolution, decided once per batch for both sinks: which columns, what to add or widen, and
+"""Schema evolution, decided once per batch for every sink: which columns, what to add or widen, and
 which column sets cannot be applied (their events go to the dead letters instead of crash-looping).
 
-The registered schema of a table lives in PostgreSQL (`cdc_table_schemas`), updated in the same
-transaction as the batch, so both sinks evolve from the same decision.
+Planned against the schema registry (cdc_pipeline.control), which records each table's columns after
+every sink applied the batch.
 """
 from __future__ import annotations
 

@@ -42,6 +42,13 @@ def copy_text_column(name: str, spark_type_name: str):
     return text.alias(name)
 
 
+def connect(pg):
+    """A connection to the warehouse database `pg` (PostgresConfig), its schema first on the search path."""
+    import psycopg2
+    return psycopg2.connect(**pg.connect_kwargs(), connect_timeout=10,
+                            options=f"-c search_path={quote_ident(pg.schema)},public")
+
+
 def copy_into(frame, table: str, pg) -> int:
     """COPY `frame` into `table` of the warehouse database `pg` (PostgresConfig) from the executors;
     returns the rows copied."""
@@ -59,9 +66,7 @@ class PostgresSink:
         self.schema = self.cfg.schema
 
     def connect(self):
-        import psycopg2
-        return psycopg2.connect(**self.cfg.connect_kwargs(), connect_timeout=10,
-                                options=f"-c search_path={quote_ident(self.schema)},public")
+        return connect(self.cfg)
 
     def reset(self) -> None:
         """Nothing is remembered between batches."""
