@@ -72,8 +72,10 @@ def changes_table(name: str) -> str:
     return name + CHANGES_SUFFIX
 
 
-# Snapshot summary properties of every Iceberg commit the job makes (replay detection).
+# Snapshot summary properties of every Iceberg commit the job makes (replay detection), and of every
+# append to a change log: the largest `_seq` the log then holds (cdc_pipeline.sinks.iceberg).
 QUERY_ID_PROP, BATCH_ID_PROP = "cdc.query-id", "cdc.batch-id"
+CHANGES_HWM_PROP = "cdc.changes-hwm"
 
 # --- ordering and identity ----------------------------------------------------------------------------
 

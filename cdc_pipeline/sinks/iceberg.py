@@ -3,6 +3,11 @@
 Each commit carries `cdc.query-id` and `cdc.batch-id` in its snapshot summary; a batch that a table
 already committed is skipped when Spark replays it after a crash. The MERGE is also guarded by the
 sequence, so an older or replayed change never overwrites a newer one.
+
+The change log is an INSERT (an append snapshot) whose summary also carries the table's high-water
+mark, the largest `_seq` it holds (`cdc.changes-hwm`). Only a batch row at or below that mark can be a
+re-sent change or have a newer logged change, so only then are the tables read for duplicates and for
+the resurrection guard; a batch of new changes costs an append and a MERGE, nothing more.
 """
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ from ..commit_retry import with_conflict_retries
 from ..debezium import Column
 from ..plan import PlannedBatch
 from ..schema_plan import SchemaPlan
-from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_META, CURRENT_META, QUERY_ID_PROP, changes_table,
-                          current_table)
+from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_HWM_PROP, CHANGES_META, CURRENT_META,
+                          QUERY_ID_PROP, changes_table, current_table)
 from . import iceberg_sql as sql
 from .base import SinkResult
 from .iceberg_sql import quote
@@ -39,6 +44,7 @@ class IcebergSink:
         self._namespace_ready = False
         self._columns: dict[str, set[str]] = {}  # table -> column names
         self._last_batch: dict[str, int] = {}  # table -> highest batch id committed by this query
+        self._high_water: dict[str, int | None] = {}  # change log -> largest _seq it holds (None: empty)
 
     def _bind(self, query_id: str) -> None:
         if self.query_id != query_id:
@@ -116,11 +122,24 @@ class IcebergSink:
             self._last_batch[name] = row["b"]
         return self._last_batch[name]
 
-    def _props(self, batch_id: int):
+    def _props(self, batch_id: int, extra: dict[str, str] | None = None):
         jmap = self.spark._jvm.java.util.HashMap()
-        jmap.put(QUERY_ID_PROP, self.query_id)
-        jmap.put(BATCH_ID_PROP, str(batch_id))
+        for key, value in {QUERY_ID_PROP: self.query_id, BATCH_ID_PROP: str(batch_id), **(extra or {})}.items():
+            jmap.put(key, value)
         return jmap
+
+    def high_water_mark(self, changes_name: str) -> int | None:
+        """The largest `_seq` in change log `changes_name`: from the snapshot summaries the first time
+        (the largest mark any snapshot carries; a table written before marks existed, or whose marked
+        snapshots all expired, is scanned once), then from this sink's own appends."""
+        if changes_name not in self._high_water:
+            ident = self.ident(changes_name)
+            row = self.spark.sql(f"SELECT max(CAST(summary['{CHANGES_HWM_PROP}'] AS DECIMAL(38,0))) AS m "
+                                 f"FROM {ident}.snapshots").first()
+            if row is None or row["m"] is None:
+                row = self.spark.sql(f"SELECT max(_seq) AS m FROM {ident}").first()
+            self._high_water[changes_name] = None if row is None or row["m"] is None else int(row["m"])
+        return self._high_water[changes_name]
 
     def write_table(self, table_cfg, frame, plan: SchemaPlan, batch_id: int) -> dict[str, float]:
         """Append the batch's changes and MERGE its last change per key; returns seconds per table
@@ -141,15 +160,24 @@ class IcebergSink:
         # pruned on it): a change the batch could meet there is not older than the batch's oldest.
         # Formatted by Spark in the session time zone, the zone the literal is read in (a Python
         # datetime would be in the driver process's local zone).
-        oldest = frame.agg(F.date_format(F.min("_source_ts"), "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()[0]
-        since = f"TIMESTAMP '{oldest}'"
+        bounds = frame.agg(F.date_format(F.min("_source_ts"), "yyyy-MM-dd HH:mm:ss.SSSSSS").alias("oldest"),
+                           F.min("_seq").alias("low"), F.max("_seq").alias("high")).first()
+        since = f"TIMESTAMP '{bounds['oldest']}'"
+        logged = self.high_water_mark(changes_name)
+        # Only rows at or below the mark can already be logged: else nothing is looked up.
+        look_up = logged if logged is not None and int(bounds["low"]) <= logged else None
         if changes_name in pending:
             # A change is identified by its key and sequence: Kafka Connect may deliver one twice (at
             # different offsets) after a crash, and it must still appear once.
             view = f"cdc_changes_{table_cfg.name}_{batch_id}"
-            frame.dropDuplicates(["_key", *CHANGE_IDENTITY]).drop("_key").createOrReplaceTempView(view)
-            self._merge(changes_name, batch_id,
-                        sql.changes_merge_sql(self.ident(changes_name), view, source_cols, keys, since))
+            # dropDuplicates keeps `first(_batch_id)`, nullable; the column is required in the table.
+            frame.dropDuplicates(["_key", *CHANGE_IDENTITY]).drop("_key") \
+                .withColumn("_batch_id", F.lit(batch_id).cast("bigint")).createOrReplaceTempView(view)
+            mark = int(bounds["high"]) if logged is None else max(logged, int(bounds["high"]))
+            self._commit(changes_name, batch_id,
+                         sql.changes_append_sql(self.ident(changes_name), view, source_cols, keys, since, look_up),
+                         {CHANGES_HWM_PROP: str(mark)})
+            self._high_water[changes_name] = mark
             self.spark.catalog.dropTempView(view)
         timings[changes_name] = time.monotonic() - start
 
@@ -157,21 +185,22 @@ class IcebergSink:
         if current_name in pending:
             view = f"cdc_current_{table_cfg.name}_{batch_id}"
             frame.createOrReplaceTempView(view + "_all")
-            self.spark.sql(sql.latest_change_sql(view + "_all", self.ident(changes_name), keys, since)) \
+            self.spark.sql(sql.latest_change_sql(view + "_all", self.ident(changes_name), keys, since, look_up)) \
                 .createOrReplaceTempView(view)
-            self._merge(current_name, batch_id,
-                        sql.current_merge_sql(self.ident(current_name), view, source_cols, keys))
+            self._commit(current_name, batch_id,
+                         sql.current_merge_sql(self.ident(current_name), view, source_cols, keys))
             self.spark.catalog.dropTempView(view)
             self.spark.catalog.dropTempView(view + "_all")
         timings[current_name] = time.monotonic() - start
         return timings
 
-    def _merge(self, table: str, batch_id: int, statement: str) -> None:
-        """Run a MERGE whose snapshot carries the batch properties; a lost race with compaction is
-        retried (each MERGE is guarded, so running it again cannot apply a change twice)."""
-        def merge():
+    def _commit(self, table: str, batch_id: int, statement: str, extra: dict[str, str] | None = None) -> None:
+        """Run an INSERT or MERGE whose snapshot carries the batch properties; a lost race with
+        compaction is retried (an append does not conflict; a MERGE is guarded, so running it again
+        cannot apply a change twice)."""
+        def commit():
             self.spark._jvm.io.cdcpipeline.iceberg.CommitProperties.sqlWithSnapshotProperties(
-                self.spark._jsparkSession, statement, self._props(batch_id))
+                self.spark._jsparkSession, statement, self._props(batch_id, extra))
 
-        with_conflict_retries(merge, self.cfg.commit_conflict_retries, f"batch {batch_id} MERGE")
+        with_conflict_retries(commit, self.cfg.commit_conflict_retries, f"batch {batch_id} commit to {table}")
         self._last_batch[table] = batch_id

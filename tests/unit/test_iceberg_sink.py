@@ -77,3 +77,49 @@ def test_batches_replays_and_a_new_column(lake):
     batches = [r[0] for r in lake.sql(f"SELECT summary['cdc.batch-id'] FROM {CATALOG}.cdc.things_current.snapshots "
                                       "ORDER BY committed_at").collect()]
     assert batches == ["0", "1", "2"]
+
+
+def test_the_change_log_is_an_append_that_looks_up_only_re_sent_changes(lake):
+    """New changes are appended without reading the tables; Kafka Connect's re-sends (same key and
+    `_seq`, at later offsets, after the key's delete) are written once and bring nothing back; the
+    high-water mark survives a restart in the snapshot summary."""
+    cfg = dataclasses.replace(config(), tables=(TableConfig(topic=TOPIC, name="resent", key_columns=("id",),
+                                                            sinks=("iceberg",)),))
+    sink = IcebergSink(cfg, lake)
+    statements = []
+    commit = sink._commit
+
+    def recording_commit(table, batch_id, statement, extra=None):
+        statements.append((table, statement))
+        return commit(table, batch_id, statement, extra)
+
+    sink._commit = recording_commit
+    insert5, delete5 = change([ID, NAME], {"id": 5, "name": "e"}, 60), delete({"id": 5, "name": "e"}, 70)
+    first = plan_batch(kafka_rows(lake, [insert5, change([ID, NAME], {"id": 6, "name": "f"}, 65), delete5]), 0, cfg, {})
+    assert sink.write(first, "q").outcome == "applied"
+    registered = first.schemas
+    first.release()
+    assert all("EXISTS" not in s for _, s in statements), statements  # nothing logged yet: nothing read
+    mark = sink.high_water_mark("resent_changes")
+
+    sink.reset()  # a restart: the mark is read back from the snapshot summaries
+    assert sink.high_water_mark("resent_changes") == mark
+    statements.clear()
+    resent = plan_batch(kafka_rows(lake, [insert5, change([ID, NAME], {"id": 7, "name": "g"}, 80)]), 1, cfg, registered)
+    assert sink.write(resent, "q").outcome == "applied"
+    resent.release()
+    assert [("EXISTS" in s) for t, s in statements if t == "resent_changes"] == [True]  # a row at or below the mark
+    statements.clear()
+    fresh = plan_batch(kafka_rows(lake, [change([ID, NAME], {"id": 8, "name": "h"}, 90)]), 2, cfg, registered)
+    assert sink.write(fresh, "q").outcome == "applied"
+    fresh.release()
+    assert len(statements) == 2 and all("EXISTS" not in s for _, s in statements)
+
+    logged = lake.sql(f"SELECT id, _op, count(*) FROM {CATALOG}.cdc.resent_changes GROUP BY id, _op ORDER BY id, _op")
+    assert [tuple(r) for r in logged.collect()] == [(5, "c", 1), (5, "d", 1), (6, "c", 1), (7, "c", 1), (8, "c", 1)]
+    current = lake.sql(f"SELECT id FROM {CATALOG}.cdc.resent_current ORDER BY id").collect()
+    assert [r[0] for r in current] == [6, 7, 8]  # the re-sent insert of 5 did not resurrect it
+    snapshots = lake.sql(f"SELECT operation, summary['cdc.changes-hwm'] FROM {CATALOG}.cdc.resent_changes.snapshots "
+                         "ORDER BY committed_at").collect()
+    assert [r[0] for r in snapshots] == ["append"] * 3
+    assert [int(r[1]) for r in snapshots] == sorted(int(r[1]) for r in snapshots) and int(snapshots[-1][1]) > mark
