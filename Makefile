@@ -91,8 +91,8 @@ bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current lat
 
 bench: bench-decode bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)
 
-chaos: up ## chaos test alone (make test runs it with 10 kills; CHAOS_KILLS=30 for more): kills job, Connect, broker, PostgreSQL, S3
-	CDC_CHAOS_KILLS=$(or $(CHAOS_KILLS),10) $(PY) -m pytest -m chaos tests/chaos -s
+chaos: up ## chaos test alone (make test runs it with 12 kills; CHAOS_KILLS=30 for more): kills job, each path, Connect, broker, PostgreSQL, S3
+	CDC_CHAOS_KILLS=$(or $(CHAOS_KILLS),12) $(PY) -m pytest -m chaos tests/chaos -s
 
 unit: jars ## the unit tests alone: pure logic and a local Spark, no stack (about a minute)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ names the key path and the bad value.
 | `source.topic_pattern` | string | null | regular expression of topics to read (Kafka `subscribePattern`) |
 | `source.starting_offsets` | string | `earliest` | where a new checkpoint starts: `earliest`, `latest`, or JSON `{"topic": {"0": 23}}` (a YAML mapping is accepted) |
 | `source.max_offsets_per_trigger` | int > 0 | `100000` | most records per micro-batch, over all partitions |
-| `source.trigger_interval` | interval | `2 seconds` | processing-time trigger |
+| `source.trigger_interval` | interval | `1 second` | processing-time trigger of both paths (the Iceberg path skips triggers until its commit is due) |
 | `source.fail_on_data_loss` | bool | `true` | fail when offsets vanished (retention, topic re-created) instead of skipping them |
 | `source.kafka_options` | map string -> string | `{}` | extra `kafka.*` consumer options passed to the source |
 | `tables[].topic` | string | (required) | the Debezium topic, `<prefix>.<db>.<table>` |
@@ -38,6 +38,7 @@ names the key path and the bad value.
 | `iceberg.s3_region` | string | `${CDC_S3_REGION:-us-east-1}` | S3 region |
 | `iceberg.write_mode` | string | `merge-on-read` | `merge-on-read` or `copy-on-write` for MERGE/UPDATE/DELETE |
 | `iceberg.target_file_size_bytes` | int > 0 | `134217728` | `write.target-file-size-bytes` of the tables; also the compaction target |
+| `iceberg.commit_interval` | interval | `30 seconds` | the Iceberg path commits once `source.max_offsets_per_trigger` records wait, else once this passed since its last batch (a backlog drains back-to-back); the PostgreSQL path runs every `source.trigger_interval` |
 | `iceberg.commit_conflict_retries` | int >= 0 | `5` | how often a commit that lost a race with another writer (the stream vs compaction) is retried, with backoff |
 | `postgres.host` | string | `${CDC_PG_HOST:-127.0.0.1}` | warehouse host |
 | `postgres.port` | int 1..65535 | `${CDC_PG_PORT:-5432}` | warehouse port |
@@ -47,8 +48,8 @@ names the key path and the bad value.
 | `postgres.schema` | identifier | `public` | schema of the warehouse tables |
 | `postgres.batch_table` | identifier | `cdc_batches` | progress table: one row per applied micro-batch |
 | `postgres.dead_letter_table` | identifier | `cdc_dead_letters` | undecodable records with the reason |
-| `job.query_name` | string | `cdc-to-lakehouse-and-warehouse` | streaming query name (also `cdc_batches.query_id`) |
-| `job.checkpoint_location` | string | `${CDC_STATE_DIR:-./.stack}/checkpoints/cdc` | Spark checkpoint directory (relative to the working directory) |
+| `job.query_name` | string | `cdc-to-lakehouse-and-warehouse` | Spark application name; the paths' streaming queries are `<query_name>.postgres` and `<query_name>.iceberg` |
+| `job.checkpoint_location` | string | `${CDC_STATE_DIR:-./.stack}/checkpoints/cdc` | Spark checkpoints, one per path: `<checkpoint_location>/postgres`, `<checkpoint_location>/iceberg` (relative to the working directory) |
 | `job.dead_letter_alert_threshold` | int > 0 | null | dead letters in one micro-batch at or above which the job logs an ERROR and alerts; null: never |
 | `job.status_file` | string | `${CDC_STATE_DIR:-./.stack}/run/cdc-stream.status.json` | where the job keeps its state (running, restarting, permanently failed, last batch, last error) for `make status` |
 | `job.max_restarts` | int >= 0 | `10` | restarts of a failed query (from its checkpoint) in a row before the job gives up: permanently failed |
@@ -103,7 +104,7 @@ DEFAULTS: dict[str, Any] = {
     "source.topic_pattern": None,
     "source.starting_offsets": "earliest",
     "source.max_offsets_per_trigger": 100000,
-    "source.trigger_interval": "2 seconds",
+    "source.trigger_interval": "1 second",
     "source.fail_on_data_loss": True,
     "source.kafka_options": {},
     "tables[].topic": REQUIRED,
@@ -127,6 +128,7 @@ DEFAULTS: dict[str, Any] = {
     "iceberg.s3_region": "${CDC_S3_REGION:-us-east-1}",
     "iceberg.write_mode": "merge-on-read",
     "iceberg.target_file_size_bytes": 134217728,
+    "iceberg.commit_interval": "30 seconds",
     "iceberg.commit_conflict_retries": 5,
     "postgres.host": "${CDC_PG_HOST:-127.0.0.1}",
     "postgres.port": "${CDC_PG_PORT:-5432}",
@@ -263,6 +265,7 @@ class IcebergConfig:
     s3_region: str = "us-east-1"
     write_mode: str = "merge-on-read"
     target_file_size_bytes: int = 134217728
+    commit_interval: str = "30 seconds"
     commit_conflict_retries: int = 5
 
     def spark_conf(self) -> dict[str, str]:
@@ -363,6 +366,18 @@ class MysqlConfig:
 
 
 @dataclass(frozen=True)
+class SinkPath:
+    """One of the job's streaming queries: it reads the source and writes one sink from its own
+    checkpoint, so PostgreSQL never waits for an Iceberg commit (and the reverse)."""
+    sink: str
+    query_name: str
+    checkpoint_location: str
+    trigger_interval: str
+    # Extra Kafka source options of this query (the Iceberg path's commit cadence).
+    source_options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     source: SourceConfig
     tables: tuple[TableConfig, ...]
@@ -399,6 +414,23 @@ class PipelineConfig:
                     f"{table.topic!r}; add a tables entry with another name"
                 )
         return TableConfig(topic=topic, name=name, key_columns=())
+
+    @property
+    def sink_paths(self) -> tuple[SinkPath, ...]:
+        """The streaming queries the job runs: one per sink that some table writes (topics found by
+        `source.topic_pattern` write both), PostgreSQL first. Each checkpoints under
+        `<job.checkpoint_location>/<sink>`."""
+        used = {s for t in self.tables for s in t.sinks} | (set(SINKS) if self.source.topic_pattern else set())
+        # Iceberg: a batch once max_offsets_per_trigger records wait, else once commit_interval passed
+        # since the last one (the Kafka source's minOffsetsPerTrigger / maxTriggerDelay): few commits
+        # when the stream is slow, back-to-back batches through a backlog.
+        cadence = {"postgres": (), "iceberg": (
+            ("minOffsetsPerTrigger", str(self.source.max_offsets_per_trigger)),
+            ("maxTriggerDelay", f"{interval_ms(self.iceberg.commit_interval)}ms"))}
+        return tuple(SinkPath(sink, f"{self.job.query_name}.{sink}",
+                              f"{self.job.checkpoint_location.rstrip('/')}/{sink}", self.source.trigger_interval,
+                              cadence[sink])
+                     for sink in ("postgres", "iceberg") if sink in used)
 
 def _name_from_topic(topic: str) -> str:
     return topic.rsplit(".", 1)[-1]

@@ -329,6 +329,7 @@ class _Reader:
         warehouse = self.string(s, path, "warehouse")
         if "://" not in warehouse:
             raise ConfigError(f"iceberg.warehouse: expected a URI like s3://bucket/warehouse, got {warehouse!r}")
+        self.interval(s, path, "commit_interval")
         endpoint = self.string(s, path, "s3_endpoint")
         if not endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"iceberg.s3_endpoint: expected an http:// or https:// URL, got {endpoint!r}")
@@ -345,6 +346,7 @@ class _Reader:
             s3_region=self.string(s, path, "s3_region"),
             write_mode=self.string(s, path, "write_mode", choices=WRITE_MODES),
             target_file_size_bytes=self.integer(s, path, "target_file_size_bytes"),
+            commit_interval=self.string(s, path, "commit_interval"),
             commit_conflict_retries=self.integer(s, path, "commit_conflict_retries", minimum=0, what="an integer >= 0"),
         )
 

@@ -1,11 +1,14 @@
 """The control plane: the state the job keeps beside the sinks, for every table whatever its sinks.
 
-    schema registry   `cdc_table_schemas`: each table's columns after the last batch, what the next
-                      batch is planned against (cdc_pipeline.plan). Written after every sink applied
-                      the batch; a batch that fails before is planned again from the old schema, and
-                      the sinks' DDL (ADD COLUMN IF NOT EXISTS, widening) is idempotent.
+    schema registry   `cdc_sink_schemas`: per sink path and table, the columns after the path's last
+                      batch, what its next batch is planned against (cdc_pipeline.plan). Each path
+                      keeps its own rows: the paths run at their own pace, and a sink must widen a
+                      column itself even when the other path already did. Written after the sink
+                      applied the batch; a batch that fails before is planned again from the old
+                      schema, and the sinks' DDL (ADD COLUMN IF NOT EXISTS, widening) is idempotent.
     dead letters      `postgres.dead_letter_table`: the records no sink can apply, with the reason.
-                      Staged by COPY, then inserted once per Kafka coordinate (a replay adds nothing).
+                      Staged by COPY, then inserted once per Kafka coordinate: a replay, or the
+                      other path meeting the same record, adds nothing.
 
 It lives in the warehouse database (`postgres.*`): the control plane needs a transactional store, and
 that is the one the pipeline has. Each sink keeps its own commit record next to its data
@@ -25,13 +28,14 @@ from .sinks.postgres_sql import quote_ident
 
 log = logging.getLogger(__name__)
 
-SCHEMA_REGISTRY = "cdc_table_schemas"
+SCHEMA_REGISTRY = "cdc_sink_schemas"
 DEAD_LETTER_STAGING = "cdc_stage_dead_letters"
 
 
 class ControlPlane:
-    def __init__(self, config):
+    def __init__(self, config, sink: str):
         self.cfg = config.postgres
+        self.sink = sink  # whose schema registry rows these are
         self._prepared = False
 
     def connect(self):
@@ -43,7 +47,8 @@ class ControlPlane:
             return
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
             cur.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(SCHEMA_REGISTRY)} (
-                table_name TEXT PRIMARY KEY, columns JSONB NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())""")
+                sink TEXT NOT NULL, table_name TEXT NOT NULL, columns JSONB NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (sink, table_name))""")
             cur.execute(f"""CREATE UNLOGGED TABLE IF NOT EXISTS {quote_ident(DEAD_LETTER_STAGING)} (
                 kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL,
                 kafka_timestamp TIMESTAMPTZ, kafka_key BYTEA, kafka_value BYTEA, error_kind TEXT NOT NULL,
@@ -54,23 +59,24 @@ class ControlPlane:
     def registered_schemas(self) -> dict[str, tuple[Column, ...]]:
         self.prepare()
         with closing(self.connect()) as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT table_name, columns FROM {quote_ident(SCHEMA_REGISTRY)}")
+            cur.execute(f"SELECT table_name, columns FROM {quote_ident(SCHEMA_REGISTRY)} WHERE sink = %s", (self.sink,))
             return {name: tuple(Column(*c) for c in cols) for name, cols in cur.fetchall()}
 
     def register_schemas(self, planned: PlannedBatch) -> None:
-        """Record every planned table's columns (after all sinks applied the batch)."""
+        """Record every planned table's columns (after this path's sink applied the batch)."""
         changed = [t for t in planned.tables if t.schema.changed]
         rows = [(t.name, columns_to_json(t.schema.columns)) for t in planned.tables]
         if not rows:
             return
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
             for name, columns in rows:
-                cur.execute(f"""INSERT INTO {quote_ident(SCHEMA_REGISTRY)} (table_name, columns) VALUES (%s, %s)
-                                ON CONFLICT (table_name) DO UPDATE SET columns = EXCLUDED.columns, updated_at = now()
+                cur.execute(f"""INSERT INTO {quote_ident(SCHEMA_REGISTRY)} (sink, table_name, columns)
+                                VALUES (%s, %s, %s)
+                                ON CONFLICT (sink, table_name) DO UPDATE SET columns = EXCLUDED.columns, updated_at = now()
                                 WHERE {quote_ident(SCHEMA_REGISTRY)}.columns IS DISTINCT FROM EXCLUDED.columns""",
-                            (name, columns))
+                            (self.sink, name, columns))
         for table in changed:
-            log.info("schema of %s: %s", table.name, ", ".join(f"{c.name} {c.type}" for c in table.schema.columns))
+            log.info("schema of %s (%s path): %s", table.name, self.sink, ", ".join(f"{c.name} {c.type}" for c in table.schema.columns))
 
     # -- dead letters ------------------------------------------------------------------------------------
     def record_dead_letters(self, planned: PlannedBatch, query_id: str) -> int:

@@ -54,11 +54,13 @@ def progress_line(progress: dict, stats: dict) -> dict:
 
 
 class ProgressLogger(StreamingQueryListener):
-    """Logs each batch; keeps the status file (supervisor.StatusFile) current when given one."""
+    """Logs each batch of every query; keeps each path's entry of the status file current.
 
-    def __init__(self, batch_stats: BatchStats, status=None):
-        self.batch_stats = batch_stats
-        self.status = status
+    `paths` maps a query name to its BatchStats and its status (supervisor.PathStatus or StatusFile,
+    or None); progress of a query not in it is logged without our counts."""
+
+    def __init__(self, paths: dict[str, tuple[BatchStats, object]]):
+        self.paths = paths
 
     def onQueryStarted(self, event):
         log.info(json.dumps({"event": "cdc_query_started", "id": str(event.id), "run_id": str(event.runId),
@@ -66,9 +68,10 @@ class ProgressLogger(StreamingQueryListener):
 
     def onQueryProgress(self, event):
         progress = json.loads(event.progress.json)
-        stats = self.batch_stats.pop(progress.get("batchId"))
-        if self.status is not None:
-            self.status.batch_done(progress, stats)
+        batch_stats, status = self.paths.get(progress.get("name"), (None, None))
+        stats = batch_stats.pop(progress.get("batchId")) if batch_stats is not None else {}
+        if status is not None:
+            status.batch_done(progress, stats)
         if progress.get("numInputRows", 0) == 0 and not stats:
             return  # an idle trigger: nothing to report
         log.info(json.dumps(progress_line(progress, stats), default=str))

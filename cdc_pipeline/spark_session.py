@@ -34,6 +34,9 @@ def session_conf(config, app_name: str) -> dict[str, str]:
         # Micro-batches are small: do not let a stage wait for data locality.
         "spark.locality.wait": "0s",
         "spark.sql.streaming.metricsEnabled": "true",
+        # The paths' queries share the executors: a short PostgreSQL batch must not queue behind every
+        # task of a large Iceberg stage (FIFO would); each query runs in its own pool (stream.start_query).
+        "spark.scheduler.mode": "FAIR",
     }
     if config is not None:
         conf.update(config.iceberg.spark_conf())

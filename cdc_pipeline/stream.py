@@ -1,8 +1,13 @@
-"""The streaming query: Debezium topics -> foreachBatch(plan once -> dead letters -> each sink -> schemas).
+"""The job's streaming queries, one per sink (config.SinkPath): Debezium topics ->
+foreachBatch(plan once -> dead letters -> the path's sink -> the path's schemas).
 
-Exactly-once comes from the sinks, keyed by the query id (stable in the checkpoint) and the batch id:
-Iceberg snapshots carry both, PostgreSQL records both in the batch's own transaction. Spark replays
-the batch in flight after a crash; each sink recognises what it already committed.
+PostgreSQL and Iceberg read the same topics in two queries with their own checkpoints and triggers,
+so the warehouse commits every `source.trigger_interval` and never waits for a lake commit, while the
+lake commits every `iceberg.commit_interval`, in batches large enough to make its fixed costs small.
+
+Exactly-once comes from each sink, keyed by its query's id (stable in its checkpoint) and the batch
+id: Iceberg snapshots carry both, PostgreSQL records both in the batch's own transaction. Spark
+replays the batch in flight after a crash; the sink recognises what it already committed.
 """
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ import json
 import logging
 import time
 
+from .config import SinkPath
 from .control import ControlPlane
 from .jvm_decode import decode_batch_jvm
 from .metrics import BatchStats
 from .plan import plan_batch
-from .sinks import build_sinks
+from .sinks import build_sink
 
 log = logging.getLogger(__name__)
 
@@ -40,80 +46,85 @@ def checkpoint_query_id(spark, checkpoint_location: str) -> str:
 
 
 class BatchWriter:
-    """The foreachBatch function (a callable object so it carries its config, not globals): plan the
-    batch once, record its dead letters, let each configured sink apply it, then record the schemas."""
+    """The foreachBatch function of one path (a callable object so it carries its config, not
+    globals): plan the batch once, record its dead letters, let the path's sink apply it, then record
+    the schemas the sink now has."""
 
-    def __init__(self, config, batch_stats: BatchStats | None = None, alerter=None, decode=None):
+    def __init__(self, config, path: SinkPath, batch_stats: BatchStats | None = None, alerter=None,
+                 decode=None):
         self.config = config
+        self.path = path
         self.alerter = alerter
         self.decode = decode or decode_batch_jvm
-        self.control = ControlPlane(config)
+        self.control = ControlPlane(config, path.sink)
         self.batch_stats = batch_stats or BatchStats()
-        self.sinks: list | None = None  # built on the first batch, with its Spark session
+        self.sink = None  # built on the first batch, with its Spark session
         self._spark = None
         self._query_id: str | None = None
 
     def query_id(self, spark) -> str:
         if self._query_id is None:
-            self._query_id = checkpoint_query_id(spark, self.config.job.checkpoint_location)
+            self._query_id = checkpoint_query_id(spark, self.path.checkpoint_location)
         return self._query_id
 
     def __call__(self, batch_df, batch_id: int) -> None:
         started = time.monotonic()
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
-        if self.sinks is None or self._spark is not spark:
+        if self.sink is None or self._spark is not spark:
             # A restarted query (supervisor) runs in a new session: its batches' temp views live there.
-            self.sinks, self._spark = build_sinks(self.config, spark), spark
-        pending = [sink for sink in self.sinks if not sink.committed(query_id, batch_id)]
-        if not pending:
-            log.info("batch %s already committed by every sink; skipping", batch_id)
+            self.sink, self._spark = build_sink(self.path.sink, self.config, spark), spark
+        if self.sink.committed(query_id, batch_id):
+            log.info("%s: batch %s already committed; skipping", self.path.query_name, batch_id)
             return
         try:
-            stats = self._write(batch_df, batch_id, query_id, pending)
+            stats = self._write(batch_df, batch_id, query_id)
         except BaseException:
-            for sink in self.sinks:
-                sink.reset()  # what they remember is re-read, not trusted
+            self.sink.reset()  # what it remembers is re-read, not trusted
             raise
         stats["batch_seconds"] = round(time.monotonic() - started, 3)
         self.batch_stats.record(batch_id, stats)
         threshold = self.config.job.dead_letter_alert_threshold
-        if threshold and stats["dead_letters"] >= threshold:
-            summary = (f"batch {batch_id} sent {stats['dead_letters']} record(s) to "
-                       f"{self.config.postgres.dead_letter_table} (threshold {threshold})")
+        # Counted where they are first recorded: a replay or the other path meeting them adds none.
+        if threshold and stats["new_dead_letters"] >= threshold:
+            summary = (f"batch {batch_id} of {self.path.query_name} sent {stats['new_dead_letters']} record(s) "
+                       f"to {self.config.postgres.dead_letter_table} (threshold {threshold})")
             if self.alerter is not None:
                 self.alerter.alert("dead_letters", "dead letters", summary,
-                                   {"query": self.config.job.query_name, "batch": str(batch_id)})
+                                   {"query": self.path.query_name, "batch": str(batch_id)})
             else:
                 log.error("%s", summary)
 
-    def _write(self, batch_df, batch_id: int, query_id: str, sinks: list) -> dict:
+    def _write(self, batch_df, batch_id: int, query_id: str) -> dict:
         start = time.monotonic()
         planned = plan_batch(batch_df, batch_id, self.config, self.control.registered_schemas(), self.decode)
         try:
-            self.control.record_dead_letters(planned, query_id)
-            stats = {**planned.summary.counts(), "plan_s": round(time.monotonic() - start, 3),
+            new_dead_letters = self.control.record_dead_letters(planned, query_id)
+            stats = {**planned.summary.counts(), "new_dead_letters": new_dead_letters,
+                     "plan_s": round(time.monotonic() - start, 3),
                      "tables": sorted(t.name for t in planned.tables)}
-            for sink in sinks:
-                result = sink.write(planned, query_id)
-                stats[sink.name] = result.outcome
-                stats[f"{sink.name}_s"] = result.seconds
-                stats[f"{sink.name}_steps"] = result.timings
+            result = self.sink.write(planned, query_id)
+            stats[self.sink.name] = result.outcome
+            stats[f"{self.sink.name}_s"] = result.seconds
+            stats[f"{self.sink.name}_steps"] = result.timings
             self.control.register_schemas(planned)
         finally:
             planned.release()
         return stats
 
 
-def start_query(spark, config, batch_writer: BatchWriter | None = None, trigger: dict | None = None):
-    """Start the named streaming query on the configured source; returns the StreamingQuery."""
+def start_query(spark, config, path: SinkPath, batch_writer: BatchWriter | None = None,
+                trigger: dict | None = None):
+    """Start the path's named streaming query on the configured source; returns the StreamingQuery."""
     src = config.source
     reader = spark.readStream.format(src.format)
-    for key, value in src.reader_options().items():
+    for key, value in {**src.reader_options(), **dict(path.source_options)}.items():
         reader = reader.option(key, value)
-    writer = batch_writer or BatchWriter(config)
-    stream = (reader.load().writeStream.queryName(config.job.query_name)
-              .option("checkpointLocation", config.job.checkpoint_location)
+    writer = batch_writer or BatchWriter(config, path)
+    # The query's thread (and so its jobs) inherits this thread's scheduler pool: one pool per path.
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", path.sink)
+    stream = (reader.load().writeStream.queryName(path.query_name)
+              .option("checkpointLocation", path.checkpoint_location)
               .foreachBatch(writer))
-    stream = stream.trigger(**(trigger or {"processingTime": src.trigger_interval}))
+    stream = stream.trigger(**(trigger or {"processingTime": path.trigger_interval}))
     return stream.start()

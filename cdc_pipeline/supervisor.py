@@ -1,10 +1,11 @@
-"""Supervised run of the streaming query, and the status file `make status` reads.
+"""Supervised run of the streaming queries (one per sink path), and the status file `make status` reads.
 
 A failed query (a sink down, a bad deploy, anything thrown in a micro-batch) is restarted from its
-checkpoint after an exponential backoff; the failed batch is replayed and the sinks recognise what they
-already committed. After `job.max_restarts` failures in a row (a successful micro-batch resets the
-count) the job alerts and stops in the state `permanently_failed`, with the last error, so a broken
-pipeline is loud instead of looping for ever.
+checkpoint after an exponential backoff; the failed batch is replayed and the sink recognises what it
+already committed. The other path keeps running meanwhile. After `job.max_restarts` failures in a row
+(a successful micro-batch resets the count) the path is `permanently_failed`: the job alerts, stops
+its other paths and exits 1, with the last error, so a broken pipeline is loud instead of looping for
+ever.
 """
 from __future__ import annotations
 
@@ -48,36 +49,93 @@ def restart_delay_ms(failures_in_a_row: int, initial_ms: int, max_ms: int) -> in
     return min(max_ms, initial_ms * 2 ** max(0, failures_in_a_row - 1))
 
 
-class StatusFile:
-    """The job's state as one JSON document, replaced atomically (readers never see half a file)."""
+# Worst first: the job's state is its worst path's state.
+_PATH_STATE_ORDER = ("permanently_failed", "restarting", "starting", "stopping", "running", "stopped")
 
-    def __init__(self, path: str | Path, query_name: str):
+
+def _new_state(query_name: str) -> dict:
+    return {"query_name": query_name, "state": "starting", "restarts_in_a_row": 0, "restarts_total": 0,
+            "last_batch": None, "last_error": None}
+
+
+class StatusFile:
+    """The job's state as one JSON document, replaced atomically (readers never see half a file).
+
+    With paths (one per streaming query, config.SinkPath) each path has its own entry under `paths`,
+    kept by its supervisor through `path(name)`; the top-level state, restarts, last error and last
+    batch are then the paths' worst state, summed and latest, so a single-query reader still reads it.
+    """
+
+    def __init__(self, path: str | Path, query_name: str, paths: dict[str, str] | None = None):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self.state = {"query_name": query_name, "state": "starting", "pid": os.getpid(), "started_at": utc_now(),
-                      "restarts_in_a_row": 0, "restarts_total": 0, "last_batch": None, "last_error": None}
+        self.state = {**_new_state(query_name), "pid": os.getpid(), "started_at": utc_now()}
+        if paths:
+            self.state["paths"] = {name: _new_state(query) for name, query in paths.items()}
+
+    def path_status(self, name: str) -> "PathStatus":
+        return PathStatus(self, name)
 
     def update(self, **changes) -> dict:
         with self._lock:
-            self.state.update(changes, updated_at=utc_now())
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps(self.state, indent=2, default=str))
-            os.replace(tmp, self.path)
-            return dict(self.state)
+            self.state.update(changes)
+            return self._write()
+
+    def _write(self) -> dict:
+        paths = self.state.get("paths")
+        if paths:
+            states = [p["state"] for p in paths.values()]
+            if self.state["state"] not in ("stopping", "stopped") or "permanently_failed" in states:
+                self.state["state"] = min(states, key=_PATH_STATE_ORDER.index)
+            self.state["restarts_in_a_row"] = max(p["restarts_in_a_row"] for p in paths.values())
+            self.state["restarts_total"] = sum(p["restarts_total"] for p in paths.values())
+            errors = [p["last_error"] for p in paths.values() if p.get("last_error")]
+            self.state["last_error"] = max(errors, key=lambda e: e["at"]) if errors else None
+            restarts = [p["next_restart_at"] for p in paths.values()
+                        if p["state"] == "restarting" and p.get("next_restart_at")]
+            self.state["next_restart_at"] = min(restarts) if restarts else None
+        self.state["updated_at"] = utc_now()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2, default=str))
+        os.replace(tmp, self.path)
+        return dict(self.state)
 
     def batch_done(self, progress: dict, stats: dict) -> None:
         """From the progress listener: the batch completed (so the failures in a row are over)."""
-        sources = progress.get("sources") or [{}]
-        lag = lag_per_topic(sources[0])
-        self.update(state="running", restarts_in_a_row=0, last_batch={
-            "batch_id": progress.get("batchId"), "timestamp": progress.get("timestamp"),
+        self.update(state="running", restarts_in_a_row=0, last_batch=batch_summary(progress, stats))
+
+
+class PathStatus:
+    """One path's entry in the job's StatusFile, with the same interface the Supervisor uses."""
+
+    def __init__(self, status: StatusFile, name: str):
+        self.status = status
+        self.name = name
+
+    @property
+    def state(self) -> dict:
+        return self.status.state["paths"][self.name]
+
+    def update(self, **changes) -> dict:
+        with self.status._lock:
+            self.state.update(changes, updated_at=utc_now())
+            self.status._write()
+            return dict(self.state)
+
+    def batch_done(self, progress: dict, stats: dict) -> None:
+        self.update(state="running", restarts_in_a_row=0, last_batch=batch_summary(progress, stats))
+
+
+def batch_summary(progress: dict, stats: dict) -> dict:
+    """A completed batch as `make status` shows it, from Spark's progress and our own counts."""
+    sources = progress.get("sources") or [{}]
+    return {"batch_id": progress.get("batchId"), "timestamp": progress.get("timestamp"),
             "rows_in": progress.get("numInputRows"),
             "input_rows_per_s": round(progress.get("inputRowsPerSecond") or 0.0, 1),
             "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
             "duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
-            "lag_per_topic": lag, "dead_letters": stats.get("dead_letters"),
-        })
+            "lag_per_topic": lag_per_topic(sources[0]), "dead_letters": stats.get("dead_letters")}
 
 
 def read_status(path: str | Path) -> dict | None:
@@ -108,7 +166,10 @@ def short_error(error: BaseException | str) -> str:
 
 
 class Supervisor:
-    """Runs the query; restarts it after a failure with backoff; gives up after max_restarts in a row."""
+    """Runs one query; restarts it after a failure with backoff; gives up after max_restarts in a row.
+
+    `status` is a StatusFile, or one path's PathStatus when the job runs several queries (each has its
+    own supervisor, thread and restart count)."""
 
     def __init__(self, start: Callable[[], object], status: StatusFile, alerter, max_restarts: int,
                  backoff_initial_ms: int, backoff_max_ms: int, stop_requested: threading.Event,
@@ -136,21 +197,21 @@ class Supervisor:
             name = state["query_name"]
             if failures > self.max_restarts:
                 self.status.update(state="permanently_failed")
-                self.alerter.alert("permanently_failed", "query permanently failed",
+                self.alerter.alert(f"permanently_failed:{name}", "query permanently failed",
                                    f"{name} failed {failures} times in a row; not restarting",
                                    {"last error": message, "restarts": str(self.max_restarts)})
-                log.error("cdc_query_permanently_failed after %d restarts: %s", self.max_restarts, message)
+                log.error("cdc_query_permanently_failed after %d restarts: %s: %s", self.max_restarts, name, message)
                 return 1
             delay_ms = restart_delay_ms(failures, self.backoff_initial_ms, self.backoff_max_ms)
-            self.alerter.alert("query_failed", "query failed",
+            self.alerter.alert(f"query_failed:{name}", "query failed",
                                f"{name} failed; restart {failures} of {self.max_restarts} in {delay_ms / 1000:.0f}s",
                                {"error": message})
             self.status.update(state="restarting", restarts_in_a_row=failures,
                                restarts_total=state["restarts_total"] + 1,
                                next_restart_at=datetime.fromtimestamp(time.time() + delay_ms / 1000,
                                                                       timezone.utc).isoformat(timespec="seconds"))
-            log.warning("restarting the query from its checkpoint in %.1fs (failure %d in a row, at most %d)",
-                        delay_ms / 1000, failures, self.max_restarts)
+            log.warning("restarting %s from its checkpoint in %.1fs (failure %d in a row, at most %d)",
+                        name, delay_ms / 1000, failures, self.max_restarts)
             if self.stop_requested.wait(delay_ms / 1000):
                 self.status.update(state="stopped")
                 return 0
@@ -162,7 +223,7 @@ class Supervisor:
         try:
             query = self.start()
         except Exception as err:  # noqa: BLE001 - a start failure (sink down at start) counts as a failure
-            log.error("query start failed: %s", err)
+            log.error("%s: query start failed: %s", self.status.state["query_name"], err)
             return err
         self.status.update(state="running", query_id=str(query.id), run_id=str(query.runId))
         while query.isActive:

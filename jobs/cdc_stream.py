@@ -1,9 +1,11 @@
 """spark-submit entry point of the CDC streaming job; `make submit` runs it (see README).
 
-The query runs supervised (cdc_pipeline.supervisor): a failure restarts it from the checkpoint with
-backoff, up to job.max_restarts in a row, then the job alerts and exits 1 (permanently failed).
-SIGTERM or Ctrl-C stops the query gracefully: it waits for the running micro-batch to finish
-(bounded), then stops; the next start resumes from the checkpoint.
+One streaming query per sink path (`<job.query_name>.postgres`, `<job.query_name>.iceberg`;
+cdc_pipeline.config.SinkPath), each supervised in its own thread (cdc_pipeline.supervisor): a failure
+restarts that query from its checkpoint with backoff while the other keeps running, up to
+job.max_restarts in a row; then the job alerts, stops the other path and exits 1 (permanently failed).
+SIGTERM or Ctrl-C stops every query gracefully: each waits for its running micro-batch to finish
+(bounded), then stops; the next start resumes from the checkpoints.
 """
 from __future__ import annotations
 
@@ -53,25 +55,42 @@ def main(argv=None) -> int:
 
     # spark-submit (`make submit`) passed the whole configuration: cdc_pipeline.spark_session.
     spark = SparkSession.builder.appName(config.job.query_name).getOrCreate()
-    status = StatusFile(config.job.status_file, config.job.query_name)
-    status.update(state="starting", spark_ui=spark.sparkContext.uiWebUrl)
     alerter = Alerter(config.alerts.webhook_url, config.alerts.min_interval_ms / 1000)
     watcher = None
     if config.alerts.connect_url:
         watcher = ConnectorWatcher(config.alerts.connect_url, config.alerts.check_interval_ms / 1000, alerter)
         watcher.start()
-    batch_stats = BatchStats()
-    spark.streams.addListener(ProgressLogger(batch_stats, status))
-    writer = BatchWriter(config, batch_stats, alerter)
-
-    def start():
-        query = start_query(spark, config, writer)
-        log.info("query %s started (id %s); Spark UI: %s", query.name, query.id, spark.sparkContext.uiWebUrl)
-        return query
-
+    paths = config.sink_paths
+    status = StatusFile(config.job.status_file, config.job.query_name, {p.sink: p.query_name for p in paths})
+    status.update(spark_ui=spark.sparkContext.uiWebUrl)
+    routes = {p.query_name: (BatchStats(), status.path_status(p.sink)) for p in paths}
+    spark.streams.addListener(ProgressLogger(routes))
     job = config.job
-    code = Supervisor(start, status, alerter, job.max_restarts, job.restart_backoff_initial_ms,
-                      job.restart_backoff_max_ms, stop_requested, stop_after_current_batch).run()
+    codes: dict[str, int] = {}
+
+    def supervise(path):
+        batch_stats, path_status = routes[path.query_name]
+        writer = BatchWriter(config, path, batch_stats, alerter)
+
+        def start():
+            query = start_query(spark, config, path, writer)
+            log.info("query %s started (id %s, trigger %s); Spark UI: %s", query.name, query.id,
+                     path.trigger_interval, spark.sparkContext.uiWebUrl)
+            return query
+
+        codes[path.sink] = Supervisor(start, path_status, alerter, job.max_restarts, job.restart_backoff_initial_ms,
+                                      job.restart_backoff_max_ms, stop_requested, stop_after_current_batch).run()
+        if codes[path.sink] != 0:
+            stop_requested.set()  # a path that failed for good stops the job: loud, not half-running
+
+    threads = [threading.Thread(target=supervise, args=(p,), name=f"supervise-{p.sink}") for p in paths]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):  # the main thread stays free for the signal handlers
+        for thread in threads:
+            thread.join(0.5)
+    code = max(codes.values(), default=0)
+    status.update(state="permanently_failed" if code else "stopped")
     if watcher is not None:
         watcher.stop()
     spark.stop()

@@ -34,8 +34,13 @@ def job_section(settings: StackSettings, config) -> dict:
         state = f"dead (last state {state}; no process)"
     if pid is not None and status.get("pid") is None:
         state = "starting"
+    triggers = {p.sink: f"trigger {p.trigger_interval}" for p in config.sink_paths}
+    if "iceberg" in triggers:
+        triggers["iceberg"] = (f"commits every {config.iceberg.commit_interval} or "
+                               f"{config.source.max_offsets_per_trigger} records")
+    paths = {name: {**path, "trigger": triggers.get(name)} for name, path in (status.get("paths") or {}).items()}
     return {"state": state, "pid": pid, "query_name": config.job.query_name, "spark_ui": status.get("spark_ui"),
-            "query_id": status.get("query_id"), "last_batch": status.get("last_batch"),
+            "paths": paths,
             "last_error": status.get("last_error"), "restarts_in_a_row": status.get("restarts_in_a_row"),
             "restarts_total": status.get("restarts_total"), "next_restart_at": status.get("next_restart_at"),
             "updated_at": status.get("updated_at"), "max_restarts": config.job.max_restarts,
@@ -123,12 +128,16 @@ def format_pipeline(status: dict) -> list[str]:
              + (f"  (PID {job['pid']})" if job["pid"] else "")]
     if job.get("spark_ui"):
         lines.append(f"  Spark UI         {job['spark_ui']}/StreamingQuery/")
-    batch = job.get("last_batch")
-    if batch:
-        lag = batch.get("lag_per_topic") or {}
-        lines.append(f"  last batch       #{batch['batch_id']} at {batch['timestamp']}: {batch['rows_in']} rows, "
-                     f"{batch['input_rows_per_s']} rows/s in, {batch['processed_rows_per_s']} rows/s processed")
-        lines.append("  lag              " + (", ".join(f"{t} {n}" for t, n in sorted(lag.items())) or "unknown"))
+    for name, path in (job.get("paths") or {}).items():
+        lines.append(f"  {name + ' path':<16} {path['query_name']}: {path['state'].upper()}"
+                     + (f", {path['trigger']}" if path.get("trigger") else "")
+                     + (f", {path['restarts_total']} restart(s)" if path.get("restarts_total") else ""))
+        batch = path.get("last_batch")
+        if batch:
+            lag = batch.get("lag_per_topic") or {}
+            lines.append(f"    last batch     #{batch['batch_id']} at {batch['timestamp']}: {batch['rows_in']} rows, "
+                         f"{batch['input_rows_per_s']} rows/s in, {batch['processed_rows_per_s']} rows/s processed")
+            lines.append("    lag            " + (", ".join(f"{t} {n}" for t, n in sorted(lag.items())) or "unknown"))
     if job.get("restarts_total"):
         lines.append(f"  restarts         {job['restarts_in_a_row']} in a row (max {job['max_restarts']}), "
                      f"{job['restarts_total']} in all" + (f"; next at {job['next_restart_at']}"

@@ -36,11 +36,12 @@ def alert_receiver():
 @pytest.fixture(scope="session")
 def pipeline(alert_receiver):
     """The streaming job, started the way users start it (spark-submit, in the background), alerting
-    to the test receiver with short intervals (pipeline and chaos tests)."""
+    to the test receiver with short intervals (pipeline and chaos tests). The Iceberg path commits
+    every 5 seconds instead of 30: the tests wait for both sinks, and still see two cadences."""
     from pipeline_support import CONFIG, job_alive, start_job, stop_job
     ensure_stack_up()
     os.environ.update(CDC_ALERT_WEBHOOK_URL=alert_receiver.url, CDC_ALERT_MIN_INTERVAL="1 second",
-                      CDC_ALERT_CHECK_INTERVAL="2 seconds")
+                      CDC_ALERT_CHECK_INTERVAL="2 seconds", CDC_ICEBERG_COMMIT_INTERVAL="5 seconds")
     if job_alive():
         stop_job()  # started by someone else: without the receiver
     start_job()

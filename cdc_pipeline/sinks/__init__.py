@@ -13,17 +13,12 @@ def _registry() -> dict[str, type]:
     return {IcebergSink.name: IcebergSink, PostgresSink.name: PostgresSink}
 
 
-def build_sinks(config, spark) -> list[Sink]:
-    """The sinks some configured table writes to, in config.SINKS order (the lake before the warehouse)."""
+def build_sink(name: str, config, spark) -> Sink:
+    """The sink called `name` (one of config.SINKS), for the tables of `config` that write to it."""
     registry = _registry()
     if set(registry) != set(SINKS):
         raise RuntimeError(f"sink registry {sorted(registry)} differs from config.SINKS {sorted(SINKS)}")
-    wanted = {name for table in config.tables for name in table.sinks}
-    out: list[Sink] = []
-    for name in SINKS:
-        if name in wanted:
-            out.append(registry[name](config, spark))
-    return out
+    return registry[name](config, spark)
 
 
-__all__ = ["Sink", "SinkResult", "build_sinks"]
+__all__ = ["Sink", "SinkResult", "build_sink"]

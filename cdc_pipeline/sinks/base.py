@@ -1,5 +1,6 @@
-"""What every sink is: a small protocol, so `foreachBatch` is a loop over the configured sinks and a
-new sink (say ClickHouse) is one module in this package plus its name in `sinks:` of a table.
+"""What every sink is: a small protocol, so each of the job's streaming queries (one per sink, see
+config.SinkPath) runs the same `foreachBatch`, and a new sink (say ClickHouse) is one module in this
+package plus its name in `sinks:` of a table.
 
 A sink owns its tables and its own record of what it committed, next to its data (Iceberg: the
 snapshot summaries; PostgreSQL: `cdc_batches`, written in the batch's transaction): only there can

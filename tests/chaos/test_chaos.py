@@ -1,7 +1,12 @@
 """Chaos: a random workload while the streaming job, Kafka Connect, the broker, PostgreSQL and the S3
-server are killed (SIGKILL) and restarted at random moments; at the end `make verify` passes.
+server are killed (SIGKILL) and restarted at random moments, and each of the job's two paths (its
+PostgreSQL and its Iceberg query) is killed alone; at the end `make verify` passes.
 
-Bounded: CDC_CHAOS_KILLS kills (default 10, every component at least twice), a few seconds apart.
+A path is killed the way an operator would from the Spark UI: its running Spark job is cancelled
+(`/jobs/job/kill`), the query fails, and its supervisor restarts it from its checkpoint while the other
+path runs on.
+
+Bounded: CDC_CHAOS_KILLS kills (default 12: every component twice, each path once), a few seconds apart.
 `make chaos` runs it; `make chaos CHAOS_KILLS=30` a larger one.
 
 `make test` runs the small size. The broker is Apache Kafka (KRaft, one node), killed like any other
@@ -18,10 +23,14 @@ import sys
 import threading
 import time
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
-from pipeline_support import job_alive, job_log_tail, start_job, wait_converged
+from cdc_pipeline.supervisor import read_status
+from pipeline_support import CONFIG, job_alive, job_log_tail, start_job, wait_converged
 from stack import job
 from stack.process import is_alive
 from stack.services import service
@@ -31,7 +40,8 @@ from stack_support import SETTINGS, ensure_stack_up, mysql_connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 COMPONENTS = ("job", "connect", "kafka", "postgres", "seaweedfs")
-KILLS = max(10, int(os.environ.get("CDC_CHAOS_KILLS", "10")))
+PATHS = ("postgres-path", "iceberg-path")
+KILLS = max(12, int(os.environ.get("CDC_CHAOS_KILLS", "12")))
 CONNECTOR = service(SETTINGS, "connect").connector_name
 
 
@@ -53,6 +63,46 @@ def kill_job() -> None:
     proc.pid_file.unlink(missing_ok=True)
 
 
+def job_status() -> dict:
+    path = Path(CONFIG.job.status_file)
+    return read_status(path if path.is_absolute() else REPO_ROOT / path) or {}
+
+
+def kill_path(sink: str, timeout: float = 60) -> str:
+    """Cancel a running Spark job of one path's query through the Spark UI; wait (bounded) until that
+    path's supervisor has restarted it. Returns what happened."""
+    status = job_status()
+    path = (status.get("paths") or {}).get(sink)
+    if not status.get("spark_ui") or path is None:
+        return "no job status"
+    ui = f"http://{SETTINGS.host}:{urlsplit(status['spark_ui']).port}"
+    restarts = path.get("restarts_total") or 0
+    deadline = time.monotonic() + timeout
+    cancelled = None
+    while cancelled is None and time.monotonic() < deadline:
+        try:
+            app = requests.get(f"{ui}/api/v1/applications", timeout=2).json()[0]["id"]
+            running = requests.get(f"{ui}/api/v1/applications/{app}/jobs", params={"status": "running"},
+                                   timeout=2).json()
+        except (requests.RequestException, ValueError, IndexError, KeyError):
+            running = []
+        for spark_job in running:
+            if (spark_job.get("description") or "").startswith(path["query_name"] + "\n"):
+                requests.get(f"{ui}/jobs/job/kill/", params={"id": spark_job["jobId"]}, timeout=5)
+                cancelled = spark_job["jobId"]
+                break
+        else:
+            time.sleep(0.1)
+    if cancelled is None:
+        return "no running Spark job to cancel"
+    while time.monotonic() < deadline:
+        state = (job_status().get("paths") or {}).get(sink) or {}
+        if (state.get("restarts_total") or 0) > restarts and state.get("state") == "running":
+            return f"Spark job {cancelled} cancelled; the path restarted"
+        time.sleep(0.5)
+    return f"Spark job {cancelled} cancelled; no restart seen within {timeout:.0f}s"
+
+
 def restart_failed_connector_tasks() -> list[str]:
     """What an operator does on a `connector failed` alert: restart only the failed parts."""
     url = f"{SETTINGS.connect_url}/connectors/{CONNECTOR}"
@@ -68,7 +118,8 @@ def restart_failed_connector_tasks() -> list[str]:
 
 def test_chaos_leaves_the_sinks_equal_to_mysql(pipeline, lake):
     rng = random.Random(int(os.environ.get("CDC_CHAOS_SEED", "20261122")))
-    schedule = list(COMPONENTS) * 2 + [rng.choice(COMPONENTS) for _ in range(KILLS - 2 * len(COMPONENTS))]
+    schedule = list(COMPONENTS) * 2 + list(PATHS) + [rng.choice(COMPONENTS + PATHS)
+                                                      for _ in range(KILLS - 2 * len(COMPONENTS) - len(PATHS))]
     rng.shuffle(schedule)
     stop = threading.Event()
     written, errors = [], []
@@ -84,7 +135,7 @@ def test_chaos_leaves_the_sinks_equal_to_mysql(pipeline, lake):
 
     thread = threading.Thread(target=workload, daemon=True)
     thread.start()
-    events = []
+    events, path_kills = [], []
     try:
         for target in schedule:
             time.sleep(rng.uniform(2, 8))
@@ -92,6 +143,11 @@ def test_chaos_leaves_the_sinks_equal_to_mysql(pipeline, lake):
             if target == "job":
                 kill_job()
                 start_job()
+            elif target in PATHS:
+                outcome = kill_path(target.split("-")[0])
+                path_kills.append((target, outcome))
+                events.append(f"{target}: {outcome}")
+                continue
             else:
                 svc = service(SETTINGS, target)
                 svc.kill()
@@ -105,6 +161,8 @@ def test_chaos_leaves_the_sinks_equal_to_mysql(pipeline, lake):
         thread.join(120)
         ensure_stack_up()
     assert not errors, f"the workload failed: {errors}"
+    for target in PATHS:  # each path was killed alone at least once, and came back by itself
+        assert any(t == target and o.endswith("the path restarted") for t, o in path_kills), path_kills
     assert written and written[0] > 0
     restart_failed_connector_tasks()
     if not job_alive():  # e.g. permanently failed after many outages: an operator restarts it

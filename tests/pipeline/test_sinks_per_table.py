@@ -43,7 +43,8 @@ def test_an_iceberg_only_table_takes_a_new_column(lake):
     table = dataclasses.replace(CONFIG.tables[0], topic=topic, name=name, key_columns=("id",), sinks=("iceberg",),
                                 stats=None)
     config = dataclasses.replace(CONFIG, tables=(table,))
-    writer = BatchWriter(config)
+    assert [p.sink for p in config.sink_paths] == ["iceberg"]  # no table writes PostgreSQL: no such path
+    writer = BatchWriter(config, config.sink_paths[0])
     writer._query_id = f"test-{uuid.uuid4()}"  # no checkpoint: the writer is called directly
     ice = f"{config.iceberg.catalog_name}.{config.iceberg.namespace}"
     try:
@@ -53,14 +54,14 @@ def test_an_iceberg_only_table_takes_a_new_column(lake):
                   change([ID, NAME, SCORE], {"id": 3, "name": "c", "score": None}, 400)]
         batch = kafka_batch(lake, topic, second, 2)
         writer(batch, 1)
-        writer.sinks[0].reset()
+        writer.sink.reset()
         writer(batch, 1)  # a replay after a failure: recognised from the snapshot summaries
 
         rows = lake.sql(f"SELECT id, name, score FROM {ice}.{name}_current ORDER BY id").collect()
         assert [tuple(r) for r in rows] == [(1, "a", None), (2, "b2", 7), (3, "c", None)]
         assert lake.sql(f"SELECT count(*) FROM {ice}.{name}_changes").first()[0] == 4
         with pg_connect() as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT columns FROM {SCHEMA_REGISTRY} WHERE table_name = %s", (name,))
+            cur.execute(f"SELECT columns FROM {SCHEMA_REGISTRY} WHERE sink = 'iceberg' AND table_name = %s", (name,))
             registered = cur.fetchone()[0]
             cur.execute("SELECT to_regclass(%s)", (f"{name}_history",))
             assert cur.fetchone()[0] is None, "the postgres sink is not configured for this table"

@@ -199,8 +199,12 @@ def test_latest_snapshot_from_table_metadata():
 def test_status_screen():
     status = {
         "job": {"state": "restarting", "pid": 42, "query_name": "q", "spark_ui": "http://127.0.0.1:4040",
-                "last_batch": {"batch_id": 9, "timestamp": "2026-11-22T00:00:00Z", "rows_in": 10,
-                               "input_rows_per_s": 5.0, "processed_rows_per_s": 20.0, "lag_per_topic": {"t": 3}},
+                "paths": {"postgres": {"query_name": "q.postgres", "state": "running", "trigger": "trigger 1 second",
+                                       "last_batch": {"batch_id": 9, "timestamp": "2026-11-22T00:00:00Z",
+                                                      "rows_in": 10, "input_rows_per_s": 5.0,
+                                                      "processed_rows_per_s": 20.0, "lag_per_topic": {"t": 3}}},
+                          "iceberg": {"query_name": "q.iceberg", "state": "restarting", "restarts_total": 3,
+                                      "last_batch": None}},
                 "last_error": {"at": "2026-11-22T00:00:01Z", "message": "psycopg2.OperationalError: down"},
                 "restarts_in_a_row": 2, "restarts_total": 3, "next_restart_at": "2026-11-22T00:00:11Z",
                 "max_restarts": 10, "compaction": "not scheduled"},
@@ -208,9 +212,46 @@ def test_status_screen():
         "lakehouse": {"tables": {"t_current": {"state": "not created yet"}}},
     }
     screen = "\n".join(format_pipeline(status))
-    for text in ("STREAMING JOB  q: RESTARTING  (PID 42)", "#9 at 2026-11-22T00:00:00Z: 10 rows", "lag              t 3",
+    for text in ("STREAMING JOB  q: RESTARTING  (PID 42)", "postgres path    q.postgres: RUNNING, trigger 1 second",
+                 "iceberg path     q.iceberg: RESTARTING, 3 restart(s)",
+                 "    last batch     #9 at 2026-11-22T00:00:00Z: 10 rows", "    lag            t 3",
                  "restarts         2 in a row (max 10), 3 in all; next at 2026-11-22T00:00:11Z",
                  "last error       2026-11-22T00:00:01Z: psycopg2.OperationalError: down",
                  "WAREHOUSE  unreachable: connection refused", "t_current                    not created yet"):
         assert text in screen, text
     assert job_ok(status)
+
+
+def test_each_path_has_its_own_entry_and_the_job_shows_the_worst(tmp_path):
+    status_path = tmp_path / "run" / "status.json"
+    status = StatusFile(status_path, "q", {"postgres": "q.postgres", "iceberg": "q.iceberg"})
+    pg, ice = status.path_status("postgres"), status.path_status("iceberg")
+    pg.batch_done({"name": "q.postgres", "batchId": 4, "sources": [{}]}, {"dead_letters": 0})
+    ice.batch_done({"name": "q.iceberg", "batchId": 1, "sources": [{}]}, {})
+    assert read_status(status_path)["state"] == "running"
+    ice.update(state="restarting", restarts_in_a_row=1, restarts_total=1, next_restart_at="2026-12-02T00:00:05+00:00",
+               last_error={"at": "2026-12-02T00:00:00.000+00:00", "message": "S3 down"})
+    state = read_status(status_path)
+    assert (state["state"], state["restarts_total"], state["next_restart_at"]) == ("restarting", 1,
+                                                                                    "2026-12-02T00:00:05+00:00")
+    assert state["last_error"]["message"] == "S3 down"
+    assert state["paths"]["postgres"]["last_batch"]["batch_id"] == 4 and state["paths"]["postgres"]["state"] == "running"
+    ice.update(state="permanently_failed")
+    pg.update(state="stopped")
+    status.update(state="stopped")
+    assert read_status(status_path)["state"] == "permanently_failed"  # a stop does not hide a failed path
+
+
+def test_two_failing_paths_alert_once_each(tmp_path):
+    posted = []
+    alerter = Alerter("http://hook", 3600, post=lambda url, p: posted.append(p["text"]))
+    status = StatusFile(tmp_path / "s.json", "q", {"postgres": "q.postgres", "iceberg": "q.iceberg"})
+    for name in ("postgres", "iceberg"):
+        queries = [FakeQuery(RuntimeError("OSError: down")) for _ in range(2)]
+        Supervisor(lambda: queries.pop(0), status.path_status(name), alerter, 1, 1, 1, threading.Event(),
+                   lambda q: None, poll_s=0).run()
+    assert posted == ["[cdc-pipeline] query failed: q.postgres failed; restart 1 of 1 in 0s",
+                      "[cdc-pipeline] query permanently failed: q.postgres failed 2 times in a row; not restarting",
+                      "[cdc-pipeline] query failed: q.iceberg failed; restart 1 of 1 in 0s",
+                      "[cdc-pipeline] query permanently failed: q.iceberg failed 2 times in a row; not restarting"]
+    assert read_status(tmp_path / "s.json")["restarts_total"] == 2

@@ -15,6 +15,7 @@ from cdc_pipeline.config import (
     REQUIRED,
     JobConfig,
     PostgresConfig,
+    SinkPath,
     StatsConfig,
     TableConfig,
 )
@@ -68,7 +69,7 @@ def test_shipped_pipeline_yaml_with_empty_environment():
     source = config.source
     assert (source.format, source.bootstrap_servers) == ("kafka", "127.0.0.1:9092")
     assert source.topics == ("oltp.bankdb.bank_accounts", "oltp.bankdb.transactions") and source.topic_pattern is None
-    assert (source.starting_offsets, source.max_offsets_per_trigger, source.trigger_interval) == ("earliest", 100000, "2 seconds")
+    assert (source.starting_offsets, source.max_offsets_per_trigger, source.trigger_interval) == ("earliest", 100000, "1 second")
     assert source.fail_on_data_loss is True and dict(source.kafka_options) == {}
     assert config.tables == (
         TableConfig(
@@ -88,6 +89,19 @@ def test_shipped_pipeline_yaml_with_empty_environment():
                                              dead_letter_table="cdc_dead_letters")
     assert config.job == JobConfig(query_name="cdc-to-lakehouse-and-warehouse",
                                    checkpoint_location="./.stack/checkpoints/cdc", dead_letter_alert_threshold=1)
+    assert ice.commit_interval == "30 seconds"
+    assert config.sink_paths == (
+        SinkPath("postgres", "cdc-to-lakehouse-and-warehouse.postgres", "./.stack/checkpoints/cdc/postgres", "1 second"),
+        SinkPath("iceberg", "cdc-to-lakehouse-and-warehouse.iceberg", "./.stack/checkpoints/cdc/iceberg", "1 second",
+                 (("minOffsetsPerTrigger", "100000"), ("maxTriggerDelay", "30000ms"))))
+
+
+def test_a_path_runs_only_for_a_sink_some_table_writes(tmp_path):
+    only_pg = load(tmp_path, table(sinks=["postgres"]))
+    assert [p.sink for p in only_pg.sink_paths] == ["postgres"]
+    pattern = with_changes(source={"topics": None, "topic_pattern": r"oltp\.bankdb\..*"})
+    pattern["tables"][0]["sinks"] = ["postgres"]
+    assert [p.sink for p in load(tmp_path, pattern).sink_paths] == ["postgres", "iceberg"]  # defaults: both
 
 
 def test_shipped_pipeline_yaml_takes_the_stack_environment():
