@@ -217,7 +217,7 @@ def offset_span(start: dict, end: dict) -> int:
 # --- the benchmark's job -------------------------------------------------------------------------------
 
 def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run_id: str,
-                       max_offsets_per_trigger: int | None = None) -> Path:
+                       max_offsets_per_trigger: int | None = None, commit_interval: str | None = None) -> Path:
     """conf/pipeline.yaml with the benchmark's own checkpoint, query name, sink tables and status file;
     the source (and its kafka_options) as configured."""
     import yaml
@@ -227,6 +227,8 @@ def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run
         cfg["source"]["starting_offsets"] = starting_offsets
     if max_offsets_per_trigger is not None:
         cfg["source"]["max_offsets_per_trigger"] = max_offsets_per_trigger
+    if commit_interval is not None:
+        cfg["iceberg"]["commit_interval"] = commit_interval
     for table in cfg["tables"]:
         base = table.get("name") or table["topic"].rsplit(".", 1)[1]
         table["name"] = f"{prefix}{base}"
@@ -326,20 +328,30 @@ def reached(ends: dict, target: dict) -> bool:
     return all(ends.get(t, {}).get(p, -1) >= o for t, ps in target.items() for p, o in ps.items())
 
 
-def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: float, sampler=None) -> list[dict]:
-    """Wait until the job's batches reached `target` offsets (each partition's highest batch end so
-    far, a batch only listing the partitions it read) or read `expected_rows` records."""
+def ends_per_query(batches: list[dict]) -> dict[str, dict[str, dict[int, int]]]:
+    """Each query's highest batch end per topic partition so far (a batch lists only what it read)."""
+    ends: dict[str, dict[str, dict[int, int]]] = {}
+    for b in batches:
+        mine = ends.setdefault(b.get("query") or "", {})
+        for t, ps in batch_end_offsets(b).items():
+            for p, o in ps.items():
+                mine.setdefault(t, {})[p] = max(o, mine.get(t, {}).get(p, -1))
+    return ends
+
+
+def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: float, sampler=None,
+                 queries: list[str] | None = None) -> list[dict]:
+    """Wait until every query in `queries` (default: any one) reached `target` offsets or read
+    `expected_rows` records."""
     deadline = time.monotonic() + timeout
     last_print = 0.0
     while time.monotonic() < deadline:
         batches = read_batches(log_offset)
-        rows = sum(b.get("rows_in") or 0 for b in batches)
-        ends: dict[str, dict[int, int]] = {}
-        for b in batches:
-            for t, ps in batch_end_offsets(b).items():
-                for p, o in ps.items():
-                    ends.setdefault(t, {})[p] = max(o, ends.get(t, {}).get(p, -1))
-        if batches and (reached(ends, target) or rows >= expected_rows):
+        ends = ends_per_query(batches)
+        rows = {q: sum(b.get("rows_in") or 0 for b in batches if (b.get("query") or "") == q) for q in ends}
+        wanted = queries or list(ends)[:1]
+        if batches and wanted and all(reached(ends.get(q, {}), target) or rows.get(q, 0) >= expected_rows
+                                      for q in wanted):
             return batches
         if not job_running():
             raise SystemExit("the benchmark job died:\n" + job.tail(SETTINGS, BENCH_APP))
@@ -348,7 +360,8 @@ def wait_drained(log_offset: int, target: dict, expected_rows: int, timeout: flo
             raise SystemExit("the benchmark job failed:\n" + "\n".join(errors[:5]))
         if time.monotonic() - last_print > 15:
             extra = f", RSS peak {sampler.peak_driver_mb():.0f} MB" if sampler else ""
-            print(f"  ... {len(batches)} batches, {rows}/{expected_rows} records{extra}", flush=True)
+            done = ", ".join(f"{q.rsplit('.', 1)[-1]} {n}/{expected_rows}" for q, n in sorted(rows.items()))
+            print(f"  ... {len(batches)} batches, records {done or 0}{extra}", flush=True)
             last_print = time.monotonic()
         time.sleep(1)
     raise SystemExit(f"the job did not drain {expected_rows} records within {timeout:.0f}s")
@@ -427,7 +440,8 @@ class RssSampler(threading.Thread):
 
 # --- cleanup -------------------------------------------------------------------------------------------
 
-def drop_postgres(config, query_id: str | None) -> None:
+def drop_postgres(config, query_ids: list[str]) -> None:
+    from cdc_pipeline.control import SCHEMA_REGISTRY
     from cdc_pipeline.sinks.postgres_sql import quote_ident as q
     names = [t.name for t in config.tables]
     with pg_connect() as conn, conn.cursor() as cur:
@@ -436,12 +450,12 @@ def drop_postgres(config, query_id: str | None) -> None:
                 cur.execute(f"DROP TABLE IF EXISTS {q(rel)}")
             if t.stats is not None:
                 cur.execute(f"DROP TABLE IF EXISTS {q(t.stats.table)}")
-        cur.execute("SELECT to_regclass('cdc_table_schemas') IS NOT NULL")
+        cur.execute(f"SELECT to_regclass('{SCHEMA_REGISTRY}') IS NOT NULL")
         if cur.fetchone()[0]:
-            cur.execute("DELETE FROM cdc_table_schemas WHERE table_name = ANY(%s)", (names,))
-        if query_id:
-            cur.execute(f"DELETE FROM {q(config.postgres.batch_table)} WHERE query_id = %s", (query_id,))
-            cur.execute(f"DELETE FROM {q(config.postgres.dead_letter_table)} WHERE query_id = %s", (query_id,))
+            cur.execute(f"DELETE FROM {SCHEMA_REGISTRY} WHERE table_name = ANY(%s)", (names,))
+        for qid in query_ids:
+            cur.execute(f"DELETE FROM {q(config.postgres.batch_table)} WHERE query_id = %s", (qid,))
+            cur.execute(f"DELETE FROM {q(config.postgres.dead_letter_table)} WHERE query_id = %s", (qid,))
     conn.close()
 
 
@@ -516,11 +530,12 @@ def iceberg_tables_of(config) -> list[str]:
     return [f"{t.name}_{kind}" for t in config.tables if "iceberg" in t.sinks for kind in ("current", "changes")]
 
 
-def query_id_of(config) -> str | None:
+def query_id_of(config, sink: str) -> str | None:
+    """The query id of the job's `sink` path, from its checkpoint."""
     try:
-        meta = Path(config.job.checkpoint_location) / "metadata"
+        meta = Path(next(p for p in config.sink_paths if p.sink == sink).checkpoint_location) / "metadata"
         return json.loads(meta.read_text().splitlines()[0])["id"]
-    except (OSError, ValueError, KeyError, IndexError):
+    except (OSError, ValueError, KeyError, IndexError, StopIteration):
         return None
 
 
@@ -531,8 +546,8 @@ def cleanup(config, out: Path, keep: bool) -> None:
     if keep:
         print(f"  --keep: sink tables {[t.name for t in config.tables]} and {out} kept")
         return
-    qid = query_id_of(config)
-    for what, fn in (("PostgreSQL", lambda: drop_postgres(config, qid)),
+    qids = [q for q in (query_id_of(config, p.sink) for p in config.sink_paths) if q]
+    for what, fn in (("PostgreSQL", lambda: drop_postgres(config, qids)),
                      ("Iceberg", lambda: drop_iceberg(config, iceberg_tables_of(config)))):
         try:
             fn()
