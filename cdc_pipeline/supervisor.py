@@ -62,8 +62,9 @@ class StatusFile:
     """The job's state as one JSON document, replaced atomically (readers never see half a file).
 
     With paths (one per streaming query, config.SinkPath) each path has its own entry under `paths`,
-    kept by its supervisor through `path(name)`; the top-level state, restarts, last error and last
-    batch are then the paths' worst state, summed and latest, so a single-query reader still reads it.
+    kept by its supervisor through `path_status(name)`; the top-level state, restarts, last error and
+    next restart are then derived from the paths (worst state, summed, latest, soonest); each path's
+    last batch stays in its own entry.
     """
 
     def __init__(self, path: str | Path, query_name: str, paths: dict[str, str] | None = None):
@@ -123,8 +124,7 @@ class PathStatus:
             self.status._write()
             return dict(self.state)
 
-    def batch_done(self, progress: dict, stats: dict) -> None:
-        self.update(state="running", restarts_in_a_row=0, last_batch=batch_summary(progress, stats))
+    batch_done = StatusFile.batch_done
 
 
 def batch_summary(progress: dict, stats: dict) -> dict:
