@@ -19,6 +19,12 @@ class SchemaError(PipelineError):
     name, or a source column named like one of the pipeline's metadata columns (see `pg_sql`)."""
 
 
+class StagingLostError(PipelineError):
+    """A batch's staging rows are not all in PostgreSQL when it is applied (crash recovery empties the
+    UNLOGGED staging tables, or another attempt of the batch deleted them): the batch fails and is
+    replayed instead of committing fewer rows than it holds."""
+
+
 class DecodeError(PipelineError):
     """A Kafka record that is not a valid Debezium change event; it goes to the dead-letter table.
 

@@ -6,6 +6,12 @@ Rows reach PostgreSQL from the executors: COPY into UNLOGGED staging tables, tag
 set-based statements (postgres_sql) in a single transaction that also inserts the batch's ledger row.
 A replayed batch finds its row and is skipped, so nothing is applied twice; a failed batch leaves
 nothing behind but staging rows, which the next attempt deletes first.
+
+UNLOGGED staging is not crash-safe: PostgreSQL's crash recovery empties it. So the transaction first
+counts the batch's staged records against what the executors copied, and a batch whose staging rows
+are gone fails (StagingLostError) and is replayed, instead of committing fewer rows with its ledger
+row. The staging delete of a new attempt takes the same lock as the apply, so it cannot pull rows from
+under an attempt that is applying.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import logging
 import time
 from contextlib import closing
 
+from ..errors import StagingLostError
 from ..plan import PlannedBatch, PlannedTable
 from . import postgres_sql as sql
 from .base import SinkResult
@@ -80,36 +87,43 @@ class PostgresSink:
     def write(self, planned: PlannedBatch, query_id: str) -> SinkResult:
         start = time.monotonic()
         tables = planned.tables_for(self.name)
-        self._stage(tables, planned.batch_id)
+        copied = self._stage(tables, planned.batch_id, query_id)
         staged = time.monotonic()
-        outcome = self._apply(query_id, planned, tables)
+        outcome = self._apply(query_id, planned, tables, copied)
         done = time.monotonic()
         return SinkResult(outcome, [t.name for t in tables], round(done - start, 3),
                           {"stage_s": round(staged - start, 3), "apply_s": round(done - staged, 3)})
 
-    def _stage(self, tables: list[PlannedTable], batch_id: int) -> None:
-        """Executors COPY the batch's rows into the staging tables (after clearing a failed attempt)."""
+    def _stage(self, tables: list[PlannedTable], batch_id: int, query_id: str) -> dict[str, int]:
+        """Executors COPY the batch's rows into the staging tables (after clearing a failed attempt);
+        returns the records copied per table."""
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            self._lock(cur, query_id)
             for table in tables:
                 staging = staging_table(table.name)
                 cur.execute(sql.create_staging_table_sql(staging, table.schema.columns))
                 cur.execute(sql.evolve_staging_sql(staging, table.schema.columns, table.schema.widened))
                 cur.execute(sql.delete_staging_sql(staging, batch_id))
-        for table in tables:
-            copy_into(table.changes.drop("_key"), staging_table(table.name), self.cfg)
+        return {table.name: copy_into(table.changes.drop("_key"), staging_table(table.name), self.cfg)
+                for table in tables}
 
-    def _apply(self, query_id: str, planned: PlannedBatch, tables: list[PlannedTable]) -> str:
+    @staticmethod
+    def _lock(cur, query_id: str) -> None:
+        """Two attempts of one batch (a zombie driver and its restart) queue here, not interleave."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cdc:{query_id}",))
+
+    def _apply(self, query_id: str, planned: PlannedBatch, tables: list[PlannedTable], copied: dict[str, int]) -> str:
         """The one transaction: returns 'applied' or 'skipped' (the ledger already had this batch)."""
         batch_id, counts = planned.batch_id, planned.summary.counts()
         with closing(self.connect()) as conn:
             with conn, conn.cursor() as cur:
-                # Two attempts of one batch (a zombie driver and its restart) queue here, not interleave.
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cdc:{query_id}",))
+                self._lock(cur, query_id)
                 cur.execute(f"SELECT 1 FROM {quote_ident(self.cfg.batch_table)} WHERE query_id = %s AND batch_id = %s",
                             (query_id, batch_id))
                 if cur.fetchone() is not None:
                     self._clear_staging(cur, tables, batch_id)
                     return "skipped"
+                self._check_staged(cur, tables, batch_id, copied)
                 for table in tables:
                     self._apply_table(cur, table, batch_id)
                 cur.execute(f"""
@@ -122,6 +136,18 @@ class PostgresSink:
                              counts["tombstones"], counts["dead_letters"]))
                 self._clear_staging(cur, tables, batch_id)
             return "applied"
+
+    @staticmethod
+    def _check_staged(cur, tables: list[PlannedTable], batch_id: int, copied: dict[str, int]) -> None:
+        for table in tables:
+            staging = staging_table(table.name)
+            cur.execute(sql.staged_rows_sql(staging, batch_id))
+            found, expected = cur.fetchone()[0], copied[table.name]
+            if found != expected:
+                raise StagingLostError(
+                    f"batch {batch_id}: staging table {staging} holds {found} of the {expected} records the "
+                    "executors copied (PostgreSQL restarted since, and crash recovery empties UNLOGGED "
+                    "tables, or another attempt of the batch cleared them); the batch fails and is replayed")
 
     def _clear_staging(self, cur, tables: list[PlannedTable], batch_id: int) -> None:
         for table in tables:

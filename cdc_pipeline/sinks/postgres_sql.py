@@ -7,6 +7,7 @@ Tables per source table `<name>` (shape of postgres-dw-init/01-bankdw.sql):
 
 Batches are applied from a staging table with the source columns plus metadata.METADATA_COLUMNS
 (create_staging_table_sql). In ONE transaction, in this order:
+    0. staged_rows_sql           - every record of the batch is staged (else the batch fails)
     1. insert_history_sql        - every change once (replays skipped)
     2. upsert_current_sql        - the last change per key; never lets an older change win
     3. recompute_user_stats_sql  - for tables with stats; reads <name>_current, so after step 2
@@ -255,6 +256,13 @@ def copy_text_form(spark_type_name: str) -> str:
         return COPY_TEXT_FORMS[base]
     except KeyError:
         raise SchemaError(f"no PostgreSQL COPY form for Spark type {spark_type_name!r}") from None
+
+
+def staged_rows_sql(staging: str, batch_id: int) -> str:
+    """How many distinct Kafka records of the batch the staging table holds (a retried COPY task
+    stages its rows twice; the apply statements tolerate that, and so does this count)."""
+    return (f"SELECT count(DISTINCT ({quote_ident('_kafka_partition')}, {quote_ident('_kafka_offset')})) "
+            f"FROM {quote_ident(staging)} WHERE {quote_ident('_batch_id')} = {_batch_literal(batch_id)}")
 
 
 def delete_staging_sql(staging: str, batch_id: int) -> str:

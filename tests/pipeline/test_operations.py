@@ -157,3 +157,54 @@ def test_a_query_that_keeps_failing_ends_permanently_failed(pipeline, alert_rece
         assert any(t.startswith("[cdc-pipeline] query permanently failed:") for t in texts), texts
     finally:
         stack("stop-job", check=False)
+
+
+def test_a_postgres_crash_between_stage_and_apply_fails_the_batch_and_the_replay_lands_it(lake, restore_stack):
+    """Staging tables are UNLOGGED: PostgreSQL's crash recovery empties them. A batch staged before an
+    immediate shutdown (a crash: SIGQUIT) must not commit without its rows; its replay lands all."""
+    import dataclasses
+    import signal
+    from datetime import datetime
+
+    from unit.cdc_messages import synthetic
+    from cdc_pipeline.config import TableConfig
+    from cdc_pipeline.errors import StagingLostError
+    from cdc_pipeline.plan import plan_batch
+    from cdc_pipeline.sinks.postgres import PostgresSink
+    from cdc_pipeline.sinks.postgres_sql import quote_ident
+    from stack_support import pg_connect
+    from pipeline_support import pg_rows
+
+    name, topic, query_id = f"staging_crash_{uuid.uuid4().hex[:8]}", "t.shop.things", f"test-{uuid.uuid4()}"
+    table = TableConfig(topic=topic, name=name, key_columns=("id",), sinks=("postgres",))
+    config = dataclasses.replace(CONFIG, tables=(table,))
+    fields = [{"type": "int64", "optional": False, "field": "id"}, {"type": "string", "optional": True, "field": "v"}]
+    records = [synthetic(fields, {"id": i % 40, "v": f"v{i}"}, op="c" if i < 40 else "u", key={"id": i % 40},
+                         source={"pos": 1000 + i, "row": 0}) for i in range(100)]
+    frame = lake.createDataFrame(
+        [(r["key"].encode(), r["value"].encode(), topic, i % 2, 100 + i, datetime(2026, 1, 1), 0) for i, r in enumerate(records)],
+        "key binary, value binary, topic string, partition int, offset bigint, timestamp timestamp, timestampType int")
+    planned = plan_batch(frame, 0, config, {})
+    sink = PostgresSink(config)
+    tables = planned.tables_for("postgres")
+    try:
+        copied = sink._stage(tables, 0, query_id)
+        assert copied == {name: 100}
+        postgres = service(SETTINGS, "postgres")
+        assert postgres.proc.stop(signal.SIGQUIT, 30) == "stopped"  # immediate shutdown: crash recovery next
+        postgres.start()
+        with pytest.raises(StagingLostError, match="holds 0 of the 100 records"):
+            sink._apply(query_id, planned, tables, copied)
+        assert pg_rows(f"SELECT 1 FROM {quote_ident(CONFIG.postgres.batch_table)} WHERE query_id = %s",
+                       (query_id,)) == []
+        assert sink.write(planned, query_id).outcome == "applied"  # the replay
+        assert pg_rows(f"SELECT count(*) FROM {quote_ident(name + '_history')}") == [(100,)]
+        assert pg_rows(f"SELECT count(*), min(v), max(v) FROM {quote_ident(name + '_current')}") == [(40, "v60", "v99")]
+    finally:
+        planned.release()
+        with pg_connect() as conn, conn.cursor() as cur:
+            for suffix in ("_history", "_current"):
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(name + suffix)}")
+            cur.execute(f"DROP TABLE IF EXISTS {quote_ident('cdc_stage_' + name)}")
+            cur.execute(f"DELETE FROM {quote_ident(CONFIG.postgres.batch_table)} WHERE query_id = %s", (query_id,))
+
