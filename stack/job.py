@@ -7,6 +7,7 @@ child of its JVM, and the driver is the one that gets SIGTERM. `make compact` ru
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,16 +62,46 @@ def load_pipeline_config(settings: StackSettings, config_path: Path):
     return load_config(config_path, {**os.environ, **settings.env()})
 
 
+# Spark's own spark.redaction.regex, plus Iceberg's dashed names (s3.secret-access-key, s3.access-key-id).
+SECRET_CONF = re.compile(r"(?i)secret|password|token|access[.-]?key")
+
+
+def secrets_file(settings: StackSettings, app: SparkApp) -> Path:
+    return settings.state_dir / "run" / f"{app.name}.secrets.properties"
+
+
+def _properties_value(value: str) -> str:
+    """A value in java.util.Properties syntax (Spark reads the file as UTF-8)."""
+    text = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "\\" + text if text[:1] in (" ", "\t", "\f") else text
+
+
+def write_secrets_file(path: Path, conf: dict[str, str]) -> Path:
+    """The secret settings, readable by this user only (0600), for spark-submit --properties-file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{key}={_properties_value(value)}\n" for key, value in conf.items())
+    return path
+
+
 def submit_argv(settings: StackSettings, master: str, config_path: Path, app: SparkApp = STREAM,
                 args: tuple[str, ...] | None = None) -> list[str]:
+    """spark-submit's command line. Passwords and keys are not on it (any user's `ps` shows a command
+    line): they go to a 0600 properties file in the state directory (`--properties-file`)."""
     from cdc_pipeline.spark_session import session_conf
 
     config = load_pipeline_config(settings, config_path)
     app_name = config.job.query_name if app is STREAM else app.name
+    conf = {**session_conf(config, app_name), **executor_conf(settings, master)}
+    secret = {key: value for key, value in conf.items() if SECRET_CONF.search(key)}
     argv = [str(Path(sys.executable).parent / "spark-submit"), "--master", master,
-            "--py-files", str(build_py_files(settings))]
-    for key, value in {**session_conf(config, app_name), **executor_conf(settings, master)}.items():
-        argv += ["--conf", f"{key}={value}"]
+            "--py-files", str(build_py_files(settings)),
+            "--properties-file", str(write_secrets_file(secrets_file(settings, app), secret))]
+    for key, value in conf.items():
+        if key not in secret:
+            argv += ["--conf", f"{key}={value}"]
     return argv + [str(app.script), "--config", str(config_path), *(app.args if args is None else args)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -208,3 +209,13 @@ def test_a_postgres_crash_between_stage_and_apply_fails_the_batch_and_the_replay
             cur.execute(f"DROP TABLE IF EXISTS {quote_ident('cdc_stage_' + name)}")
             cur.execute(f"DELETE FROM {quote_ident(CONFIG.postgres.batch_table)} WHERE query_id = %s", (query_id,))
 
+
+def test_no_secret_on_any_command_line_of_the_running_stack(pipeline):
+    """`ps` shows every user every command line: the stack's and the job's secrets are not on one."""
+    assert job_alive()
+    lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert any("cdc_stream.py" in line for line in lines), "the job's command line is not in ps"
+    for name in ("pg_password", "s3_secret_key", "mysql_password", "mysql_root_password"):
+        secret = getattr(SETTINGS, name)
+        shown = [line[:300] for line in lines if re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", line)]
+        assert not shown, f"{name} is on a command line: {shown}"
