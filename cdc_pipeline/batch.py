@@ -166,20 +166,23 @@ def end_offsets(groups) -> dict[str, dict[str, int]]:
     return out
 
 
-def typed_column(name: str, spark_type: str):
-    """The image column `name` as `spark_type`, from its canonical string."""
+def typed_column(name: str, spark_type: str, source: str | None = None):
+    """The image column `source` (default: `name`) as `spark_type` named `name`, from its canonical string."""
     from pyspark.sql import functions as F
-    raw = F.col("_values").getItem(name)
+    raw = F.col("_values").getItem(source or name)
     if spark_type == "binary":
         return F.unbase64(raw).alias(name)
     return raw.cast(spark_type).alias(name)
 
 
-def typed_changes(decoded, topic: str, columns: tuple[Column, ...], batch_id: int):
-    """One table's changes as typed columns + metadata (the 'staging row' shape of both sinks)."""
+def typed_changes(decoded, topic: str, columns: tuple[Column, ...], batch_id: int,
+                  sources: dict[str, str] | None = None):
+    """One table's changes as typed columns + metadata (the 'staging row' shape of both sinks).
+    `sources`: sink column name -> MySQL's, for columns stored under another name (SchemaPlan.sources)."""
     from pyspark.sql import functions as F
+    sources = sources or {}
     return decoded.where((F.col("_kind") == KIND_CHANGE) & (F.col("_kafka_topic") == topic)).select(
-        *[typed_column(c.name, c.type) for c in columns],
+        *[typed_column(c.name, c.type, sources.get(c.name)) for c in columns],
         "_op", "_seq", "_source_ts", "_binlog_file", "_binlog_pos", "_binlog_row",
         "_kafka_topic", "_kafka_partition", "_kafka_offset",
         F.lit(batch_id).cast("bigint").alias("_batch_id"), "_before", "_key")

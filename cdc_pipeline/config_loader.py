@@ -18,6 +18,7 @@ from .config import (DEFAULTS, INTERVAL_FORMAT, MAX_TABLE_NAME, REQUIRED, SINKS,
                      MaintenanceConfig, MysqlConfig, PipelineConfig, PostgresConfig, SourceConfig, StatsConfig,
                      TableConfig, _name_from_topic, interval_ms)
 from .errors import ConfigError
+from .vocabulary import is_reserved, sink_column_name
 
 _REFERENCE = re.compile(r"(\$\$\{)|\$\{([^}]*)\}|(\$\{)")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.ASCII | re.DOTALL)
@@ -298,6 +299,14 @@ class _Reader:
             stats = self.stats(section.get("stats"), f"{path}.stats")
             if stats is not None and "postgres" not in sinks:
                 raise ConfigError(f"{path}.stats: statistics live in PostgreSQL, but {path}.sinks is {list(sinks)}")
+            named = [(f"{path}.key_columns", c) for c in key_columns] + [
+                (f"{path}.stats.{k}", getattr(stats, k)) for k in ("group_by", "sum_column", "opened_at_column")
+                if stats is not None and getattr(stats, k)]
+            for where, column in named:
+                if is_reserved(column):
+                    raise ConfigError(f"{where}: {column!r} is named like a pipeline column (stored in the sinks as "
+                                      f"{sink_column_name(column)!r}); key and statistics columns cannot be renamed, "
+                                      "rename the column in MySQL")
             for other in tables:
                 if other.topic == topic:
                     raise ConfigError(f"{path}.topic: {topic!r} is configured twice")

@@ -94,7 +94,7 @@ def plan_batch(batch_df, batch_id: int, config: PipelineConfig, registered: dict
         for topic, plan in plans.items():
             if not plan.columns or topic not in summary.column_sets:
                 continue  # every change of the table was rejected
-            changes = typed_changes(decoded, topic, tuple(plan.columns), batch_id).persist(StorageLevel.MEMORY_AND_DISK)
+            changes = typed_changes(decoded, topic, tuple(plan.columns), batch_id, plan.sources).persist(StorageLevel.MEMORY_AND_DISK)
             persisted.append(changes)
             tables.append(PlannedTable(by_topic[topic], plan, changes))
         dead = dead_letter_frame(decoded, batch_df, batch_id) if summary.dead_letters else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .debezium import Column
-from .vocabulary import is_safe_widening
+from .vocabulary import RENAME_PREFIX, is_reserved, is_safe_widening, sink_column_name
 
 
 @dataclass
@@ -17,7 +17,9 @@ class SchemaPlan:
     columns: list[Column]  # the table's columns after this batch, registered order first
     added: list[Column] = field(default_factory=list)
     widened: list[tuple[str, str, str]] = field(default_factory=list)  # (name, old type, new type)
-    rejected: dict[tuple[Column, ...], str] = field(default_factory=dict)  # column set -> reason
+    rejected: dict[tuple[Column, ...], str] = field(default_factory=dict)  # source column set -> reason
+    # sink name -> source name, for the columns stored under another name (vocabulary.sink_column_name)
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -26,7 +28,8 @@ class SchemaPlan:
 
 def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: list[tuple[Column, ...]],
                  key_columns: tuple[str, ...]) -> SchemaPlan:
-    """Merge the column sets seen in a batch into the registered schema.
+    """Merge the column sets seen in a batch (MySQL's column names) into the registered schema (the
+    sinks' names: a column named like a pipeline column is renamed, vocabulary.sink_column_name).
 
     A new column is added (nullable: older rows do not have it); a type that widens safely is widened;
     an older, narrower type is read into the wider column; anything else rejects that column set.
@@ -34,11 +37,24 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
     plan = SchemaPlan(columns=list(registered or ()))
     by_name = {c.name: i for i, c in enumerate(plan.columns)}
     creating = registered is None  # the first accepted column set defines a new table as it is
-    for column_set in batch_sets:
+    for source_set in batch_sets:
+        column_set = tuple(Column(sink_column_name(c.name), c.type, c.nullable) for c in source_set)
+        renamed = {c.name: s.name for c, s in zip(column_set, source_set) if c.name != s.name}
         names = {c.name for c in column_set}
+        clash = sorted(n for n in renamed if n.lower() in {s.name.lower() for s in source_set})
+        reserved_keys = [k for k in key_columns if is_reserved(k)]
         missing_keys = [k for k in key_columns if k not in names]
+        if clash:
+            plan.rejected[source_set] = (f"{table}: column(s) {[renamed[n] for n in clash]} would be stored as "
+                                         f"{clash}, which the table already has (a column named like a pipeline "
+                                         f"column is stored as {RENAME_PREFIX!r} + its name); rename one in MySQL")
+            continue
+        if reserved_keys:
+            plan.rejected[source_set] = (f"{table}: key column(s) {reserved_keys} are named like pipeline "
+                                         f"columns; a key column cannot be renamed in the sinks, rename it in MySQL")
+            continue
         if missing_keys:
-            plan.rejected[column_set] = (f"{table}: key column(s) {missing_keys} missing from the change "
+            plan.rejected[source_set] = (f"{table}: key column(s) {missing_keys} missing from the change "
                                          f"event's row (columns: {sorted(names)})")
             continue
         conflicts = []
@@ -50,7 +66,7 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
             if not is_safe_widening(col.type, current) and not is_safe_widening(current, col.type):
                 conflicts.append(f"{col.name}: {current} -> {col.type}")
         if conflicts:
-            plan.rejected[column_set] = (f"{table}: incompatible column type change ({'; '.join(conflicts)}); "
+            plan.rejected[source_set] = (f"{table}: incompatible column type change ({'; '.join(conflicts)}); "
                                          f"only widening (int->bigint, float->double, decimal precision) is "
                                          f"applied automatically")
             continue
@@ -66,5 +82,6 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
                 old = plan.columns[i]
                 plan.columns[i] = Column(old.name, col.type, old.nullable)
                 plan.widened.append((old.name, old.type, col.type))
+        plan.sources.update(renamed)
         creating = False
     return plan

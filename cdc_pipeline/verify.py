@@ -27,7 +27,7 @@ from .verify_readers import (DEFAULT_LIMIT, VerifyError, _column_index, _iceberg
                              iceberg_history_duplicates, iceberg_history_stale, key_order, mysql_columns,
                              mysql_hashes, pg_columns, pg_hashes, pg_history_duplicates, pg_history_stale,
                              source_table_of)
-from .vocabulary import current_table
+from .vocabulary import current_table, sink_column_name
 
 
 # --- reports ------------------------------------------------------------------------------------------
@@ -199,6 +199,7 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
                           "or the user cannot read it")
     keys = tuple(columns[_column_index(columns, k)] for k in table_cfg.key_columns)
     source = mysql_hashes(mysql_conn, db, table, columns, keys)
+    stored = [sink_column_name(c) for c in columns]  # a column named like a pipeline column is renamed
     reports = []
     if pg_conn is not None and "postgres" in table_cfg.sinks:
         name = current_table(table_cfg.name)
@@ -208,8 +209,8 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
             report.notes.append(f"table {pg_schema}.{name} does not exist")
         else:
             report = compare(table_cfg.name, "postgres", source,
-                             pg_hashes(pg_conn, pg_schema, name, columns, present, keys), keys)
-            lacking = [c for c in columns if c not in present]
+                             pg_hashes(pg_conn, pg_schema, name, stored, present, keys), keys)
+            lacking = [c for c in stored if c not in present]
             if lacking:
                 report.notes.append(f"{name} lacks column(s) {', '.join(lacking)} (compared as NULL)")
         if history:
@@ -225,7 +226,7 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
         else:
             notes: list = []
             report = compare(table_cfg.name, "iceberg", source,
-                             iceberg_hashes(spark, iceberg_cfg, name, columns, keys, notes), keys)
+                             iceberg_hashes(spark, iceberg_cfg, name, stored, keys, notes), keys)
             report.notes.extend(notes)
         if history:
             report.history_duplicates, report.history_duplicate_keys = iceberg_history_duplicates(

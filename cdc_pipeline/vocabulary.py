@@ -16,7 +16,8 @@ Metadata columns of every change row ("staging row": source columns + these):
     _batch_id         the streaming micro-batch that loaded the row
     _before           the before image as JSON text (updates and deletes), else null
 
-The warehouse adds `_history_id`, `_change_type` and `_loaded_at` itself.
+The warehouse adds `_history_id`, `_change_type` and `_loaded_at` itself. A MySQL column named like any
+of these (or `_key`, `_rank`) is stored as `src` + its name (sink_column_name), never a crash.
 
 Ordering and identity: of two changes of one key the later is the one with the larger `_seq`, then
 (the same change delivered twice by Kafka Connect) the larger Kafka offset. A change is identified by
@@ -46,6 +47,20 @@ METADATA_COLUMNS: tuple[Column, ...] = (
     Column("_before", "string", True),
 )
 METADATA_NAMES: frozenset[str] = frozenset(c.name for c in METADATA_COLUMNS) | {"_history_id", "_change_type", "_loaded_at"}
+# Beside the metadata, the batch's frames carry `_key` (batch.typed_changes) and the Iceberg MERGE `_rank`.
+RESERVED_NAMES: frozenset[str] = METADATA_NAMES | {"_key", "_rank"}
+RENAME_PREFIX = "src"
+
+
+def is_reserved(name: str) -> bool:
+    """A name the pipeline uses itself; compared case-insensitively, as MySQL and Spark resolve names."""
+    return name.lower() in RESERVED_NAMES
+
+
+def sink_column_name(name: str) -> str:
+    """The name a source column has in both sinks: its own, or, when the pipeline uses that name,
+    RENAME_PREFIX + it (`_op` -> `src_op`, `_KEY` -> `src_KEY`). `_before` keeps MySQL's names."""
+    return RENAME_PREFIX + name if is_reserved(name) else name
 _META = {c.name: c for c in METADATA_COLUMNS}
 # Beyond the source row: Iceberg <name>_current keeps these; <name>_changes keeps all the metadata.
 CURRENT_META: tuple[Column, ...] = tuple(_META[n] for n in ("_op", "_seq", "_source_ts", "_batch_id"))
@@ -141,7 +156,7 @@ def check_source_columns(columns: Iterable[Column]) -> None:
     """Raise SchemaError if a source column is named like a metadata column, or twice."""
     seen: set[str] = set()
     for column in columns:
-        if column.name in METADATA_NAMES:
+        if column.name.lower() in METADATA_NAMES:
             raise SchemaError(
                 f"source column {column.name!r} has the name of a pipeline metadata column "
                 f"({', '.join(sorted(METADATA_NAMES))}); rename it in MySQL or exclude it from capture"

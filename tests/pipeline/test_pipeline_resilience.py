@@ -167,3 +167,34 @@ def test_driver_killed_mid_batch_restarts_exactly_once(pipeline, lake):
     assert not errors, errors
     wait_converged(lake, timeout=300)
     assert check_sinks(lake) == []
+
+
+def test_a_mysql_column_named_like_a_pipeline_column_is_stored_renamed(pipeline, lake):
+    """MySQL's `_op` would collide with the pipeline's own `_op`: both sinks store it as `src_op`, the
+    stream keeps going, and `make verify`'s comparison maps the name."""
+    marker = f"mine-{uuid.uuid4().hex[:8]}"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE transactions ADD COLUMN IF NOT EXISTS `_op` VARCHAR(40) NULL")
+        cur.execute("INSERT INTO transactions (account_id, amount, txn_type, booking_date, `_op`) "
+                    "VALUES (1, 1.00, 'FEE', '2026-01-03', %s)", (marker,))
+        txn_id = cur.lastrowid
+
+    def arrived():
+        problems = []
+        try:
+            pg = pg_rows("SELECT src_op, _op FROM transactions_current WHERE id = %s", (txn_id,))
+        except Exception as err:  # the column does not exist yet
+            pg = repr(err).splitlines()[0]
+        if pg != [(marker, "c")]:
+            problems.append(f"postgres: {pg}")
+        try:
+            ice = [tuple(r) for r in lake.sql(f"SELECT src_op, _op FROM lake.cdc.transactions_current "
+                                              f"WHERE id = {txn_id}").collect()]
+        except Exception as err:
+            ice = repr(err).splitlines()[0][:200]
+        if ice != [(marker, "c")]:
+            problems.append(f"iceberg: {ice}")
+        return problems
+
+    wait_for(arrived, 180, "column _op as src_op in both sinks")
+    wait_converged(lake, tables={"transactions"})

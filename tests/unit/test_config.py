@@ -438,3 +438,12 @@ def test_docstring_table_matches_the_defaults():
     assert list(rows) == list(DEFAULTS)
     for key, default in DEFAULTS.items():
         assert rows[key] == _render(default), key
+
+
+@pytest.mark.parametrize("change, path", [
+    ({"key_columns": ["_seq"]}, "tables[0].key_columns"),
+    ({"stats": {"kind": "user_account_stats", "group_by": "_OP", "sum_column": "b"}}, "tables[0].stats.group_by"),
+])
+def test_key_and_stats_columns_may_not_be_named_like_pipeline_columns(tmp_path, change, path):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(path)}: .* named like a pipeline column .*cannot be renamed"):
+        load(tmp_path, table(**change))

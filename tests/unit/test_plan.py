@@ -101,3 +101,16 @@ def test_tables_are_handed_only_to_their_sinks(spark, sinks):
         assert planned.dead_letters is None
     finally:
         planned.release()
+
+
+def test_a_column_named_like_a_pipeline_column_reaches_the_frame_renamed(spark):
+    op = {"type": "string", "optional": True, "field": "_op"}
+    records = [change([ID, op], {"id": 1, "_op": "mine"}, 10), change([ID, op], {"id": 2, "_op": None}, 20, op="u")]
+    planned = plan_batch(kafka_rows(spark, records), 3, config_for("postgres"), registered={})
+    try:
+        [table] = planned.tables
+        assert table.schema.columns == [Column("id", "bigint", False), Column("src_op", "string", True)]
+        assert sorted((r["id"], r["src_op"], r["_op"]) for r in table.changes.collect()) == [(1, "mine", "c"), (2, None, "u")]
+        assert planned.summary.dead_letters == 0
+    finally:
+        planned.release()

@@ -43,3 +43,22 @@ def test_an_incompatible_type_change_rejects_that_column_set_only():
 def test_a_column_set_without_the_key_is_rejected():
     plan = plan_columns("t", (ID, AMOUNT), [(AMOUNT,)], ("id",))
     assert "key column(s) ['id'] missing" in plan.rejected[(AMOUNT,)]
+
+
+def test_a_column_named_like_a_pipeline_column_is_stored_with_the_prefix():
+    op, key_upper = Column("_op", "string", True), Column("_KEY", "int", True)
+    plan = plan_columns("t", None, [(ID, op, key_upper)], ("id",))
+    assert plan.columns == [ID, Column("src_op", "string", True), Column("src_KEY", "int", True)]
+    assert plan.sources == {"src_op": "_op", "src_KEY": "_KEY"} and not plan.rejected
+    # A later batch: the same rename, registered column found under its sink name.
+    later = plan_columns("t", tuple(plan.columns), [(ID, Column("_op", "string", True))], ("id",))
+    assert later.columns == plan.columns and not later.added and later.sources == {"src_op": "_op"}
+
+
+def test_a_renamed_column_that_meets_a_real_one_or_a_reserved_key_rejects_the_set():
+    clash = (ID, Column("_op", "string", True), Column("SRC_op", "string", True))
+    plan = plan_columns("t", None, [clash, (ID,)], ("id",))
+    assert "would be stored as ['src_op']" in plan.rejected[clash] and plan.columns == [ID]
+    keyed = (Column("_seq", "bigint", False), Column("v", "string", True))
+    plan = plan_columns("t", None, [keyed], ("_seq",))
+    assert "cannot be renamed" in plan.rejected[keyed] and plan.columns == []

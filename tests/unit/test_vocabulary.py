@@ -10,7 +10,7 @@ import pytest
 
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.errors import SchemaError
-from cdc_pipeline.vocabulary import METADATA_COLUMNS, check_source_columns, staging_row
+from cdc_pipeline.vocabulary import METADATA_COLUMNS, check_source_columns, sink_column_name, staging_row
 
 from cdc_messages import ACCOUNTS_TOPIC, decode, golden_record
 
@@ -49,3 +49,9 @@ def test_source_columns_may_not_take_metadata_names():
             check_source_columns([Column("id", "bigint", False), Column(name, "string", True)])
     with pytest.raises(SchemaError, match="twice"):
         check_source_columns([Column("id", "bigint", False), Column("id", "bigint", False)])
+
+
+def test_a_source_column_named_like_a_pipeline_column_gets_the_prefix():
+    assert [sink_column_name(n) for n in ("id", "op", "_op", "_SEQ", "_key", "_rank", "_loaded_at", "src_op")] == \
+        ["id", "op", "src_op", "src_SEQ", "src_key", "src_rank", "src_loaded_at", "src_op"]
+    check_source_columns([Column(sink_column_name(n), "string", True) for n in BRIEF_ORDER])
