@@ -84,15 +84,6 @@ def spark_submit_command(environ: dict[str, str] | None = None) -> tuple[list[st
     return argv, env
 
 
-def masked(argv: list[str]) -> list[str]:
-    """argv for the log, without the values of --conf password/secret keys."""
-    out = []
-    for arg in argv:
-        key, sep, _ = arg.partition("=")
-        out.append(f"{key}=***" if sep and ("password" in key or "secret" in key) else arg)
-    return out
-
-
 def submit() -> int:
     try:
         argv, env = spark_submit_command()
@@ -103,7 +94,7 @@ def submit() -> int:
     except (StackError, ValueError) as err:  # a bad conf/pipeline.yaml or CDC_* value
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(" ".join(masked(argv)), flush=True)
+    print(" ".join(argv), flush=True)  # no secrets: stack.job.submit_argv keeps them in a 0600 file
     proc = subprocess.Popen(argv, env=env, cwd=APP)
 
     def graceful_stop(signum, _frame):

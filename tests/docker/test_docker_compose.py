@@ -413,8 +413,12 @@ def test_spark_container_submits_the_job_like_make_submit(compose, entrypoint, t
     assert argv[-3:] == [str(REPO / "jobs" / "cdc_stream.py"), "--config", str(PIPELINE_YAML)]
     assert Path(argv[argv.index("--py-files") + 1]).is_file()
     confs = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--conf")
-    # Exactly the session settings of the local job, for the config as the container sees it.
-    assert confs == session_conf(load_config(PIPELINE_YAML, env), "cdc-to-lakehouse-and-warehouse")
+    # Exactly the session settings of the local job, for the config as the container sees it; the
+    # secret ones in the 0600 properties file, not on the command line.
+    secrets_file = Path(argv[argv.index("--properties-file") + 1])
+    secrets = dict(line.split("=", 1) for line in secrets_file.read_text().splitlines())
+    assert secrets and not set(secrets) & set(confs)
+    assert {**confs, **secrets} == session_conf(load_config(PIPELINE_YAML, env), "cdc-to-lakehouse-and-warehouse")
     assert confs["spark.sql.catalog.lake.uri"] == "jdbc:postgresql://postgres:5432/iceberg_catalog"
     assert confs["spark.sql.catalog.lake.s3.endpoint"] == "http://minio:9000"
     # Spark's own Kafka source from the mounted jars/spark, not our former one.
@@ -424,7 +428,7 @@ def test_spark_container_submits_the_job_like_make_submit(compose, entrypoint, t
     # The driver reads conf/pipeline.yaml again with this environment.
     assert spark_env["CDC_KAFKA_BOOTSTRAP"] == "kafka:9092" and spark_env["CDC_PG_HOST"] == "postgres"
     assert "SPARK_LOCAL_IP" not in spark_env  # else the UI would not be reachable through the published port
-    assert "cdcsecret" not in " ".join(entrypoint.masked(argv))
+    assert "cdcsecret" not in " ".join(argv) and "dwpassword" not in " ".join(argv)
 
 
 def test_connect_setup_registers_the_connector_file_at_the_connect_service(compose, entrypoint):
