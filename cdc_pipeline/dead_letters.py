@@ -1,8 +1,8 @@
 """Dead letters: every record that cannot be applied, with the raw bytes and the reason.
 
-Two sources: records the decoder rejected (the error rows of the decoded batch carry their raw bytes),
-and changes whose column set the schema plan rejected (their raw bytes are read back from the batch by
-Kafka coordinates; rare, so a join is fine).
+Three sources: records the decoder rejected (the error rows of the decoded batch carry their raw bytes),
+changes whose column set the schema plan rejected, and changes with a value no sink can store (their
+raw bytes are read back from the batch by Kafka coordinates; rare, so a join is fine).
 """
 from __future__ import annotations
 
@@ -24,6 +24,31 @@ def mark_rejected(decoded, rejected: list[tuple[str, tuple, str]]):
               else F.when(match, F.lit(reason)).otherwise(F.col(c)).alias(c) if c == "_error_reason"
               else F.col(c) for c in decoded.columns])
     return decoded
+
+
+NUL = "\u0000"
+# A NUL escape in JSON text: backslash, u0000, after an even number of backslashes (two backslashes and
+# u0000 are an escaped backslash and the text "u0000"). Java regex syntax, for regexp_replace.
+_JSON_NUL_ESCAPE = r"(?<!\\)((?:\\\\)*)\\u0000"
+
+
+def mark_nul_values(decoded):
+    """Changes whose row holds a NUL character (U+0000) in a string become error rows: PostgreSQL's
+    text cannot store it, and both sinks hold the same rows. In the before image (JSON text) a NUL is
+    replaced by U+FFFD instead: the change itself is storable, and jsonb refuses the NUL escape."""
+    from pyspark.sql import functions as F
+    nul_columns = F.filter(F.map_keys("_values"), lambda k: F.instr(F.col("_values")[k], NUL) > 0)
+    match = (F.col("_kind") == KIND_CHANGE) & (F.size(nul_columns) > 0)
+    reason = F.concat(F.lit("column(s) "), F.array_join(nul_columns, ", "),
+                      F.lit(" hold a NUL character (U+0000) in a string, which PostgreSQL text cannot store"))
+    before = F.when(F.instr(F.col("_before"), "\\u0000") > 0,
+                    F.regexp_replace("_before", _JSON_NUL_ESCAPE, "$1\\\\ufffd")).otherwise(F.col("_before"))
+    return decoded.select(
+        *[F.when(match, F.lit(KIND_ERROR)).otherwise(F.col("_kind")).alias("_kind") if c == "_kind"
+          else F.when(match, F.lit("unstorable_value")).otherwise(F.col(c)).alias(c) if c == "_error_kind"
+          else F.when(match, reason).otherwise(F.col(c)).alias(c) if c == "_error_reason"
+          else before.alias(c) if c == "_before"
+          else F.col(c) for c in decoded.columns])
 
 
 def dead_letter_frame(decoded, batch_df, batch_id: int):

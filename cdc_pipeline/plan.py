@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .batch import BatchSummary, batch_groups, columns_to_json, end_offsets, summarize, typed_changes
 from .config import PipelineConfig, TableConfig
-from .dead_letters import dead_letter_frame, mark_rejected
+from .dead_letters import dead_letter_frame, mark_nul_values, mark_rejected
 from .debezium import Column
 from .jvm_decode import decode_batch_jvm
 from .schema_plan import SchemaPlan, plan_columns
@@ -71,7 +71,7 @@ def plan_batch(batch_df, batch_id: int, config: PipelineConfig, registered: dict
     from pyspark import StorageLevel
 
     by_topic = {t.topic: t for t in config.tables}
-    decoded = decode(batch_df, {t.topic: t.decode_key_columns for t in config.tables})
+    decoded = mark_nul_values(decode(batch_df, {t.topic: t.decode_key_columns for t in config.tables}))
     decoded = decoded.persist(StorageLevel.MEMORY_AND_DISK)
     persisted = [decoded]
     try:

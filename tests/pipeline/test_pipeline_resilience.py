@@ -198,3 +198,31 @@ def test_a_mysql_column_named_like_a_pipeline_column_is_stored_renamed(pipeline,
 
     wait_for(arrived, 180, "column _op as src_op in both sinks")
     wait_converged(lake, tables={"transactions"})
+
+
+def test_a_nul_character_from_mysql_is_a_dead_letter_and_the_row_heals_on_its_next_update(pipeline, lake):
+    """PostgreSQL text cannot hold U+0000, MySQL's VARCHAR can: the change goes to the dead letters with
+    the reason (both sinks skip it), and the row's next update (whose before image holds the NUL) lands."""
+    marker = f"nul-{uuid.uuid4().hex[:8]}"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account) VALUES (1, %s)", (f"a\x00b {marker}",))
+        account_id = cur.lastrowid
+
+    def dead_letter():
+        rows = pg_rows("SELECT error_kind, reason FROM cdc_dead_letters "
+                       "WHERE position(convert_to(%s, 'UTF8') IN kafka_value) > 0", (marker,))
+        return [] if rows else ["no dead letter yet"]
+
+    wait_for(dead_letter, 120, "the NUL change in cdc_dead_letters")
+    [(kind, reason)] = pg_rows("SELECT error_kind, reason FROM cdc_dead_letters "
+                               "WHERE position(convert_to(%s, 'UTF8') IN kafka_value) > 0", (marker,))
+    assert kind == "unstorable_value" and "column(s) account hold a NUL character" in reason, reason
+    assert job_alive()
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE bank_accounts SET account = %s WHERE id = %s", (f"clean {marker}", account_id))
+    wait_for(lambda: [] if pg_rows("SELECT account FROM bank_accounts_current WHERE id = %s", (account_id,))
+             == [(f"clean {marker}",)] else ["the update has not arrived"], 120, "the clean update in PostgreSQL")
+    [(before,)] = pg_rows("SELECT _before ->> 'account' FROM bank_accounts_history WHERE id = %s AND _op = 'u'",
+                          (account_id,))
+    assert before == f"a\ufffdb {marker}"
+    wait_converged(lake, tables={"bank_accounts"})

@@ -114,3 +114,22 @@ def test_a_column_named_like_a_pipeline_column_reaches_the_frame_renamed(spark):
         assert planned.summary.dead_letters == 0
     finally:
         planned.release()
+
+
+def test_a_nul_character_dead_letters_its_change_and_is_replaced_in_a_before_image(spark):
+    import json
+    nul_insert = change([ID, NAME], {"id": 1, "name": "a\x00b"}, 10)
+    clean_update = synthetic([ID, NAME], {"id": 2, "name": "fixed"}, op="u", before={"id": 2, "name": "x\x00y"},
+                             key={"id": 2}, source={"pos": 20, "row": 0})
+    literal = change([ID, NAME], {"id": 3, "name": "back\\u0000slash"}, 30)  # the text, no NUL
+    planned = plan_batch(kafka_rows(spark, [nul_insert, clean_update, literal]), 4, config_for("postgres"), registered={})
+    try:
+        assert planned.summary.counts()["dead_letters"] == 1
+        [dead] = planned.dead_letters.collect()
+        assert dead["error_kind"] == "unstorable_value" and dead["kafka_offset"] == 100
+        assert "column(s) name hold a NUL character" in dead["reason"] and bytes(dead["kafka_value"]) == nul_insert["value"].encode()
+        rows = {r["id"]: (r["name"], r["_before"]) for r in planned.tables[0].changes.collect()}
+        assert rows[3] == ("back\\u0000slash", None)
+        assert rows[2][0] == "fixed" and json.loads(rows[2][1])["name"] == "x\ufffdy"
+    finally:
+        planned.release()
