@@ -18,7 +18,7 @@ from ..commit_retry import with_conflict_retries
 from ..debezium import Column
 from ..plan import PlannedBatch
 from ..schema_plan import SchemaPlan
-from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_HWM_PROP, CHANGES_META, CURRENT_META,
+from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_HWM_PROP, CHANGES_META, CURRENT_META, METADATA_NAMES,
                           QUERY_ID_PROP, changes_table, current_table)
 from . import iceberg_sql as sql
 from .base import SinkResult
@@ -93,13 +93,20 @@ class IcebergSink:
             if known is not None and not plan.widened and all(c.name in known for c in plan.columns):
                 continue
             if not self._table_exists(name):
-                cols = [Column(c.name, c.type, c.nullable and c.name not in key_cols) for c in plan.columns]
+                # Only key columns are required: MySQL may relax NOT NULL later (ALTER ... NULL), and a
+                # required Iceberg column would then refuse the batch for good.
+                cols = [Column(c.name, c.type, c.name not in key_cols) for c in plan.columns]
                 self.spark.sql(sql.create_table_sql(self.ident(name), cols, meta, partitioning,
                                                     self.cfg.table_properties()))
                 log.info("created Iceberg table %s", name)
                 self._columns[name] = {c.name for c in (*cols, *meta)}
                 continue
-            existing = {f.name for f in self.spark.table(self.ident(name)).schema.fields}
+            fields = self.spark.table(self.ident(name)).schema.fields
+            for field in fields:  # created required by an earlier version of the job
+                if not field.nullable and field.name not in key_cols and field.name not in METADATA_NAMES:
+                    self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(field.name)} DROP NOT NULL")
+                    log.info("made column %s of %s optional", field.name, name)
+            existing = {f.name for f in fields}
             for col in plan.columns:
                 if col.name not in existing:
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ADD COLUMN {quote(col.name)} {sql.ddl_type(col.type)}")

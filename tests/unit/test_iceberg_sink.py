@@ -10,6 +10,7 @@ import pytest
 
 from cdc_messages import synthetic
 from cdc_pipeline.config import IcebergConfig, PipelineConfig, TableConfig
+from cdc_pipeline.debezium import Column
 from cdc_pipeline.plan import plan_batch
 from cdc_pipeline.sinks.iceberg import IcebergSink
 from test_plan import ID, NAME, TOPIC, change, kafka_rows
@@ -123,3 +124,30 @@ def test_the_change_log_is_an_append_that_looks_up_only_re_sent_changes(lake):
                          "ORDER BY committed_at").collect()
     assert [r[0] for r in snapshots] == ["append"] * 3
     assert [int(r[1]) for r in snapshots] == sorted(int(r[1]) for r in snapshots) and int(snapshots[-1][1]) > mark
+
+
+def test_a_column_mysql_relaxes_to_null_takes_nulls_in_new_and_older_tables(lake):
+    """MySQL `ALTER TABLE ... MODIFY name ... NULL`: the change events' schema turns optional and a null
+    follows. Non-key columns are created optional; a table created required earlier is relaxed."""
+    from cdc_pipeline.sinks import iceberg_sql
+    from cdc_pipeline.vocabulary import CURRENT_META
+    required = {"type": "string", "optional": False, "field": "name"}
+    for name, precreate in (("relaxed_new", False), ("relaxed_old", True)):
+        cfg = dataclasses.replace(config(), tables=(TableConfig(topic=TOPIC, name=name, key_columns=("id",),
+                                                                sinks=("iceberg",)),))
+        sink = IcebergSink(cfg, lake)
+        if precreate:  # as the job created tables before: the source's NOT NULL kept in Iceberg
+            lake.sql("CREATE NAMESPACE IF NOT EXISTS unit_lake.cdc")
+            lake.sql(iceberg_sql.create_table_sql(sink.ident(f"{name}_current"),
+                                                  [Column("id", "bigint", False), Column("name", "string", False)],
+                                                  CURRENT_META, "bucket(16, `id`)", cfg.iceberg.table_properties()))
+        first = plan_batch(kafka_rows(lake, [change([ID, required], {"id": 1, "name": "a"}, 10)]), 0, cfg, {})
+        assert sink.write(first, "q").outcome == "applied"
+        registered = first.schemas
+        first.release()
+        second = plan_batch(kafka_rows(lake, [change([ID, NAME], {"id": 1, "name": None}, 20, op="u")]), 1, cfg,
+                            registered)
+        assert sink.write(second, "q").outcome == "applied"
+        second.release()
+        rows = lake.sql(f"SELECT id, name FROM {CATALOG}.cdc.{name}_current").collect()
+        assert [tuple(r) for r in rows] == [(1, None)], name
