@@ -171,9 +171,12 @@ class PostgresSink:
         stats = cfg.stats
         if stats is not None:
             by_name = {c.name: c for c in cols}
-            cur.execute(sql.create_user_stats_table_sql(
-                stats.table, by_name[stats.group_by], by_name[stats.sum_column],
-                by_name.get(stats.opened_at_column) if stats.opened_at_column else None, schema=schema))
+            stats_columns = (by_name[stats.group_by], by_name[stats.sum_column],
+                             by_name.get(stats.opened_at_column) if stats.opened_at_column else None)
+            cur.execute(sql.create_user_stats_table_sql(stats.table, *stats_columns, schema=schema))
+            widen = sql.widen_user_stats_sql(stats.table, *stats_columns, plan.widened, schema=schema)
+            if widen:
+                cur.execute(widen)
             cur.execute(sql.recompute_user_stats_sql(
                 name, staging, cols, group_by=stats.group_by, sum_column=stats.sum_column, batch_id=batch_id,
                 stats_table=stats.table, opened_at_column=stats.opened_at_column, schema=schema))

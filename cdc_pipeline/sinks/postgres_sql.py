@@ -270,6 +270,23 @@ def delete_staging_sql(staging: str, batch_id: int) -> str:
     return f"DELETE FROM {quote_ident(staging)} WHERE {quote_ident('_batch_id')} = {_batch_literal(batch_id)}"
 
 
+def _user_stats_types(stats_table: str, group_by: Column, sum_column: Column,
+                      opened_at_column: Column | None) -> dict[str, str]:
+    """The statistics table's columns that follow source columns -> their PostgreSQL types."""
+    summed = parse_spark_type(sum_column.type)
+    if summed[0] == "decimal":
+        total = f"numeric({min(summed[1] + 10, 1000)},{summed[2]})"
+    elif summed[0] in INTEGER_RANK:
+        total = "numeric(38,0)"
+    elif summed[0] in ("float", "double"):
+        total = "double precision"
+    else:
+        raise SchemaError(f"{stats_table}: cannot sum column {sum_column.name!r} of type {sum_column.type!r}")
+    return {group_by.name: pg_type(group_by.type), "total_balance": total, "min_balance": pg_type(sum_column.type),
+            "max_balance": pg_type(sum_column.type),
+            "first_opened_at": pg_type(opened_at_column.type) if opened_at_column else "timestamp(6)"}
+
+
 def create_user_stats_table_sql(
     stats_table: str,
     group_by: Column,
@@ -281,27 +298,39 @@ def create_user_stats_table_sql(
     """CREATE TABLE IF NOT EXISTS for the per-user statistics, like user_account_stats in 01-bankdw.sql.
 
     total_balance gets 10 more digits than the summed column (numeric(p+10, s)) so a sum cannot overflow."""
-    summed = parse_spark_type(sum_column.type)
-    if summed[0] == "decimal":
-        total = f"numeric({min(summed[1] + 10, 1000)},{summed[2]})"
-    elif summed[0] in INTEGER_RANK:
-        total = "numeric(38,0)"
-    elif summed[0] in ("float", "double"):
-        total = "double precision"
-    else:
-        raise SchemaError(f"{stats_table}: cannot sum column {sum_column.name!r} of type {sum_column.type!r}")
+    types = _user_stats_types(stats_table, group_by, sum_column, opened_at_column)
     lines = [
-        f"{quote_ident(group_by.name)} {pg_type(group_by.type)} PRIMARY KEY",
+        f"{quote_ident(group_by.name)} {types[group_by.name]} PRIMARY KEY",
         f"{quote_ident('account_count')} INTEGER NOT NULL",
-        f"{quote_ident('total_balance')} {total} NOT NULL",
-        f"{quote_ident('min_balance')} {pg_type(sum_column.type)}",
-        f"{quote_ident('max_balance')} {pg_type(sum_column.type)}",
-        f"{quote_ident('first_opened_at')} {pg_type(opened_at_column.type) if opened_at_column else 'timestamp(6)'}",
+        f"{quote_ident('total_balance')} {types['total_balance']} NOT NULL",
+        f"{quote_ident('min_balance')} {types['min_balance']}",
+        f"{quote_ident('max_balance')} {types['max_balance']}",
+        f"{quote_ident('first_opened_at')} {types['first_opened_at']}",
         f"{quote_ident('last_change_ts')} TIMESTAMPTZ",
         f"{quote_ident('_batch_id')} BIGINT NOT NULL",
         f"{quote_ident('_updated_at')} TIMESTAMPTZ NOT NULL DEFAULT now()",
     ]
     return _statements(f"CREATE TABLE IF NOT EXISTS {qualified(stats_table, schema)} (\n    " + ",\n    ".join(lines) + "\n)")
+
+
+def widen_user_stats_sql(stats_table: str, group_by: Column, sum_column: Column, opened_at_column: Column | None,
+                         widened: Sequence[tuple[str, str, str]], *, schema: str | None = None) -> str:
+    """ALTER COLUMN ... TYPE on the statistics table for the columns whose source column this batch widened
+    (the Column arguments carry the new types): its min/max/total would overflow the old ones. "" when
+    none changes."""
+    names = {name for name, _old, _new in widened}
+    old = {name: old_type for name, old_type, _new in widened}
+
+    def before(col: Column | None) -> Column | None:
+        return None if col is None else Column(col.name, old.get(col.name, col.type), col.nullable)
+
+    new_types = _user_stats_types(stats_table, group_by, sum_column, opened_at_column)
+    old_types = _user_stats_types(stats_table, before(group_by), before(sum_column), before(opened_at_column))
+    follows = {group_by.name: group_by.name, "total_balance": sum_column.name, "min_balance": sum_column.name,
+               "max_balance": sum_column.name, "first_opened_at": opened_at_column.name if opened_at_column else None}
+    alters = [f"ALTER TABLE {qualified(stats_table, schema)} ALTER COLUMN {quote_ident(column)} TYPE {new_types[column]}"
+              for column, source in follows.items() if source in names and new_types[column] != old_types[column]]
+    return _statements(*alters) if alters else ""
 
 
 # --- schema changes -----------------------------------------------------------------------------------

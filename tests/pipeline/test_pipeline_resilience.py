@@ -226,3 +226,22 @@ def test_a_nul_character_from_mysql_is_a_dead_letter_and_the_row_heals_on_its_ne
                           (account_id,))
     assert before == f"a\ufffdb {marker}"
     wait_converged(lake, tables={"bank_accounts"})
+
+
+def test_a_widened_balance_widens_the_stats_table_too(pipeline, lake):
+    """MySQL widens bank_accounts.balance and stores a value the old precision cannot hold: the sink
+    tables widen, and so do the statistics' min/max/total columns (they would overflow otherwise)."""
+    big = Decimal("123456789012345678901.25")  # 21 integer digits: beyond DECIMAL(18,2)
+    user_id = random.randint(10**12, 10**13)
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE bank_accounts MODIFY balance DECIMAL(30,2) NOT NULL DEFAULT 0.00")
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (%s, %s, %s)",
+                    (user_id, f"wide-{user_id}", big))
+
+    def arrived():
+        rows = pg_rows("SELECT max_balance, total_balance FROM user_account_stats WHERE user_id = %s", (user_id,))
+        return [] if rows == [(big, big)] else [f"stats so far: {rows}"]
+
+    wait_for(arrived, 180, "the widened balance in user_account_stats")
+    assert job_alive()
+    wait_converged(lake, tables={"bank_accounts"})

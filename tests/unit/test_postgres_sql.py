@@ -423,3 +423,16 @@ def test_a_current_table_with_stats_gets_the_group_by_index_the_seed_has():
     assert "CREATE INDEX" not in pg_sql.create_current_table_sql("bank_accounts", cols, ["id"])
     with pytest.raises(SchemaError, match="stats column 'nope'"):
         pg_sql.create_current_table_sql("bank_accounts", cols, ["id"], group_by="nope")
+
+
+def test_a_widened_stats_source_column_widens_the_stats_table():
+    user, balance = Column("user_id", "bigint", False), Column("balance", "decimal(30,2)", False)
+    opened = Column("created_at", "timestamp_ntz", False)
+    sql_text = pg_sql.widen_user_stats_sql("stats", user, balance, opened, [("balance", "decimal(18,2)", "decimal(30,2)")])
+    assert sql_text == ('ALTER TABLE "stats" ALTER COLUMN "total_balance" TYPE numeric(40,2);\n'
+                        'ALTER TABLE "stats" ALTER COLUMN "min_balance" TYPE numeric(30,2);\n'
+                        'ALTER TABLE "stats" ALTER COLUMN "max_balance" TYPE numeric(30,2);')
+    assert pg_sql.widen_user_stats_sql("stats", Column("user_id", "bigint", False), balance, None,
+                                       [("user_id", "int", "bigint")]) == \
+        'ALTER TABLE "stats" ALTER COLUMN "user_id" TYPE bigint;'
+    assert pg_sql.widen_user_stats_sql("stats", user, balance, None, [("other", "int", "bigint")]) == ""
