@@ -450,3 +450,21 @@ def test_spark_is_healthy_only_with_an_active_query(compose, entrypoint):
     assert entrypoint.active_queries('<a>Active Streaming Queries (1)</a>') == 1
     assert entrypoint.active_queries('<h5 id="activequeries">Active Streaming Queries (0)</h5>') == 0
     assert entrypoint.active_queries("<html>Spark Jobs</html>") == 0
+
+
+NOT_FOR_CONNECT = ("CDC_PG_PASSWORD", "CDC_S3_SECRET_KEY", "CDC_S3_ACCESS_KEY", "CDC_MYSQL_ROOT_PASSWORD",
+                   "CDC_ALERT_WEBHOOK_URL", "PATH", "HOME")
+
+
+def test_connect_reads_only_the_environment_variables_its_configs_use(compose):
+    """Kafka's EnvVarConfigProvider resolves only names its allowlist matches (fully): exactly those the
+    worker file and the connector JSON reference, locally and in compose, and none of the secrets."""
+    worker = (REPO / "conf" / "connect-distributed.properties").read_text()
+    [local] = re.findall(r"^config\.providers\.env\.param\.allowlist\.pattern=(.+)$", worker, re.M)
+    docker = env_of(compose, "connect")["CONNECT_CONFIG_PROVIDERS_ENV_PARAM_ALLOWLIST_PATTERN"]
+    refs = lambda text: set(re.findall(r"\$\{env:([A-Za-z0-9_]+)\}", text))  # noqa: E731
+    for pattern, texts in ((local, [worker, (REPO / "conf" / "debezium-mariadb-connector.json").read_text()]),
+                           (docker, [(REPO / "conf" / "debezium-mysql-connector.json").read_text()])):
+        used = set().union(*(refs(t) for t in texts))
+        assert used and all(re.fullmatch(pattern, name) for name in used), (pattern, used)
+        assert not [n for n in NOT_FOR_CONNECT if re.fullmatch(pattern, n)], pattern
