@@ -12,17 +12,26 @@ DEAD_LETTER_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_
                        "kafka_value", "error_kind", "reason", "_batch_id")
 
 
+def _as_errors(decoded, match, kind: str, reason, replaced: dict | None = None):
+    """`decoded` with the changes `match` selects turned into error rows of `kind` and `reason` (a Column);
+    `replaced`: other columns' new values, for every row."""
+    from pyspark.sql import functions as F
+    replaced = replaced or {}
+    return decoded.select(
+        *[F.when(match, F.lit(KIND_ERROR)).otherwise(F.col("_kind")).alias("_kind") if c == "_kind"
+          else F.when(match, F.lit(kind)).otherwise(F.col(c)).alias(c) if c == "_error_kind"
+          else F.when(match, reason).otherwise(F.col(c)).alias(c) if c == "_error_reason"
+          else replaced[c].alias(c) if c in replaced
+          else F.col(c) for c in decoded.columns])
+
+
 def mark_rejected(decoded, rejected: list[tuple[str, tuple, str]]):
     """The decoded batch with rejected changes turned into error rows (raw bytes filled in later)."""
     from pyspark.sql import functions as F
     for topic, columns, reason in rejected:
         match = ((F.col("_kind") == KIND_CHANGE) & (F.col("_kafka_topic") == topic)
                  & (F.col("_columns") == columns_to_json(columns)))
-        decoded = decoded.select(
-            *[F.when(match, F.lit(KIND_ERROR)).otherwise(F.col("_kind")).alias("_kind") if c == "_kind"
-              else F.when(match, F.lit("schema_incompatible")).otherwise(F.col(c)).alias(c) if c == "_error_kind"
-              else F.when(match, F.lit(reason)).otherwise(F.col(c)).alias(c) if c == "_error_reason"
-              else F.col(c) for c in decoded.columns])
+        decoded = _as_errors(decoded, match, "schema_incompatible", F.lit(reason))
     return decoded
 
 
@@ -37,18 +46,15 @@ def mark_nul_values(decoded):
     text cannot store it, and both sinks hold the same rows. In the before image (JSON text) a NUL is
     replaced by U+FFFD instead: the change itself is storable, and jsonb refuses the NUL escape."""
     from pyspark.sql import functions as F
+    # Every row of every batch passes here: `exists` stops at the first NUL and allocates nothing; the
+    # column list of the reason is built for the matched rows only.
+    match = (F.col("_kind") == KIND_CHANGE) & F.exists(F.map_values("_values"), lambda v: F.instr(v, NUL) > 0)
     nul_columns = F.filter(F.map_keys("_values"), lambda k: F.instr(F.col("_values")[k], NUL) > 0)
-    match = (F.col("_kind") == KIND_CHANGE) & (F.size(nul_columns) > 0)
     reason = F.concat(F.lit("column(s) "), F.array_join(nul_columns, ", "),
                       F.lit(" hold a NUL character (U+0000) in a string, which PostgreSQL text cannot store"))
     before = F.when(F.instr(F.col("_before"), "\\u0000") > 0,
                     F.regexp_replace("_before", _JSON_NUL_ESCAPE, "$1\\\\ufffd")).otherwise(F.col("_before"))
-    return decoded.select(
-        *[F.when(match, F.lit(KIND_ERROR)).otherwise(F.col("_kind")).alias("_kind") if c == "_kind"
-          else F.when(match, F.lit("unstorable_value")).otherwise(F.col(c)).alias(c) if c == "_error_kind"
-          else F.when(match, reason).otherwise(F.col(c)).alias(c) if c == "_error_reason"
-          else before.alias(c) if c == "_before"
-          else F.col(c) for c in decoded.columns])
+    return _as_errors(decoded, match, "unstorable_value", reason, {"_before": before})
 
 
 def dead_letter_frame(decoded, batch_df, batch_id: int):
