@@ -415,16 +415,12 @@ class RssSampler(threading.Thread):
                         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                     except OSError:
                         continue
-                    # The Python driver runs cdc_stream.py under python. A child the JVM forks to run a
-                    # command (Hadoop's local file system does) shows the JVM's command line and, until
-                    # it execs, the JVM's RSS: it is the same memory, counted once (the JVM's).
-                    argv0 = cmd.split(b"\0", 1)[0]
-                    if b"cdc_stream.py" in cmd and b"python" in Path(argv0.decode(errors="replace")).name.encode():
-                        driver += _rss_mb(pid)
-                    elif b"cdc_stream.py" in cmd:
-                        continue
-                    else:
+                    if b"cdc_stream.py" not in cmd:
                         workers += _rss_mb(pid)
+                    elif b"python" in Path(cmd.split(b"\0", 1)[0].decode(errors="replace")).name.encode():
+                        driver += _rss_mb(pid)
+                    # else a child the JVM forks to run a command (Hadoop's local file system does): until
+                    # it execs it shows the JVM's command line and RSS, memory counted once, as the JVM's.
                 self.samples.append((time.time(), _rss_mb(jvm), driver, workers))
             self._halt.wait(self.interval)
 

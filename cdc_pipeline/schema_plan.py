@@ -37,12 +37,13 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
     plan = SchemaPlan(columns=list(registered or ()))
     by_name = {c.name: i for i, c in enumerate(plan.columns)}
     creating = registered is None  # the first accepted column set defines a new table as it is
+    reserved_keys = [k for k in key_columns if is_reserved(k)]
     for source_set in batch_sets:
         column_set = tuple(Column(sink_column_name(c.name), c.type, c.nullable) for c in source_set)
         renamed = {c.name: s.name for c, s in zip(column_set, source_set) if c.name != s.name}
         names = {c.name for c in column_set}
-        clash = sorted(n for n in renamed if n.lower() in {s.name.lower() for s in source_set})
-        reserved_keys = [k for k in key_columns if is_reserved(k)]
+        source_names = {s.name.lower() for s in source_set}
+        clash = sorted(n for n in renamed if n.lower() in source_names)
         missing_keys = [k for k in key_columns if k not in names]
         if clash:
             plan.rejected[source_set] = (f"{table}: column(s) {[renamed[n] for n in clash]} would be stored as "

@@ -318,7 +318,6 @@ def widen_user_stats_sql(stats_table: str, group_by: Column, sum_column: Column,
     """ALTER COLUMN ... TYPE on the statistics table for the columns whose source column this batch widened
     (the Column arguments carry the new types): its min/max/total would overflow the old ones. "" when
     none changes."""
-    names = {name for name, _old, _new in widened}
     old = {name: old_type for name, old_type, _new in widened}
 
     def before(col: Column | None) -> Column | None:
@@ -329,7 +328,7 @@ def widen_user_stats_sql(stats_table: str, group_by: Column, sum_column: Column,
     follows = {group_by.name: group_by.name, "total_balance": sum_column.name, "min_balance": sum_column.name,
                "max_balance": sum_column.name, "first_opened_at": opened_at_column.name if opened_at_column else None}
     alters = [f"ALTER TABLE {qualified(stats_table, schema)} ALTER COLUMN {quote_ident(column)} TYPE {new_types[column]}"
-              for column, source in follows.items() if source in names and new_types[column] != old_types[column]]
+              for column, source in follows.items() if source in old and new_types[column] != old_types[column]]
     return _statements(*alters) if alters else ""
 
 
