@@ -42,10 +42,12 @@ class ControlPlane:
         return connect(self.cfg)
 
     def prepare(self) -> None:
-        """The control tables the job owns (idempotent)."""
+        """The control tables the job owns (idempotent). Both paths start at once and CREATE TABLE IF
+        NOT EXISTS is not safe against a concurrent twin (duplicate pg_type row): one lock orders them."""
         if self._prepared:
             return
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("cdc:control-plane-ddl",))
             cur.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(SCHEMA_REGISTRY)} (
                 sink TEXT NOT NULL, table_name TEXT NOT NULL, columns JSONB NOT NULL,
                 updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (sink, table_name))""")
