@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 SOURCE = "cdc-pipeline"
@@ -27,6 +28,15 @@ def slack_payload(condition: str, summary: str, details: dict[str, str]) -> dict
             "fields": [{"title": k, "value": str(v)[:1500], "short": len(str(v)) < 40} for k, v in details.items()],
         }],
     }
+
+
+def redacted_url(url: str) -> str:
+    """The webhook's scheme and host only: a Slack-style webhook's path (and any query or user info) is
+    its credential, so logs and errors never show it."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…" if parts.scheme else "<webhook>"
 
 
 def post_json(url: str, payload: dict, timeout: float = 10.0) -> None:
@@ -67,7 +77,8 @@ class Alerter:
             self.post(self.webhook_url, slack_payload(condition, summary, details or {}))
             return True
         except (OSError, urllib.error.URLError, ValueError) as err:
-            log.warning("alert webhook %s failed: %s", self.webhook_url, err)
+            url = redacted_url(self.webhook_url)
+            log.warning("alert webhook %s failed: %s", url, str(err).replace(self.webhook_url, url))
             return False
 
 

@@ -334,7 +334,7 @@ class JobConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    webhook_url: str | None = None  # None: alerts are only logged
+    webhook_url: str | None = field(default=None, repr=False)  # a credential; None: alerts are only logged
     min_interval_ms: int = 900_000
     connect_url: str | None = None  # None: connectors are not watched
     check_interval_ms: int = 30_000

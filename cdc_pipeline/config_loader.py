@@ -395,7 +395,8 @@ class _Reader:
             if value in (None, ""):
                 urls[key] = None
             elif not isinstance(value, str) or not value.startswith(("http://", "https://")):
-                raise ConfigError(f"alerts.{key}: expected an http:// or https:// URL or empty, got {value!r}")
+                shown = f"{value!r}" if key == "connect_url" else "a value that is not one (not shown: a webhook URL is a secret)"
+                raise ConfigError(f"alerts.{key}: expected an http:// or https:// URL or empty, got {shown}")
             else:
                 urls[key] = value.rstrip("/")
         check = self.interval(s, path, "check_interval")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from cdc_pipeline.alerts import Alerter, ConnectorWatcher, failed_components, slack_payload
+from cdc_pipeline.alerts import Alerter, ConnectorWatcher, failed_components, redacted_url, slack_payload
 from cdc_pipeline.supervisor import (
     StatusFile,
     Supervisor,
@@ -255,3 +255,21 @@ def test_two_failing_paths_alert_once_each(tmp_path):
                       "[cdc-pipeline] query failed: q.iceberg failed; restart 1 of 1 in 0s",
                       "[cdc-pipeline] query permanently failed: q.iceberg failed 2 times in a row; not restarting"]
     assert read_status(tmp_path / "s.json")["restarts_total"] == 2
+
+
+def test_a_failing_webhook_is_logged_without_its_secret_path(caplog):
+    secret = "https://hooks.example.com/services/T000/B000/XXXXSECRET"
+
+    def refused(url, payload):
+        raise OSError(f"cannot reach {url}")
+
+    with caplog.at_level("WARNING", logger="cdc_pipeline.alerts"):
+        assert not Alerter(secret, 1, post=refused).alert("k", "c", "s")
+    assert "XXXXSECRET" not in caplog.text and "services" not in caplog.text
+    assert "https://hooks.example.com/…" in caplog.text
+    assert redacted_url("http://127.0.0.1:9/hook?token=abc") == "http://127.0.0.1:9/…"
+
+
+def test_the_webhook_url_is_not_in_the_config_repr():
+    from cdc_pipeline.config import AlertsConfig
+    assert "SECRET" not in repr(AlertsConfig(webhook_url="https://hooks.example.com/SECRET"))

@@ -447,3 +447,10 @@ def test_docstring_table_matches_the_defaults():
 def test_key_and_stats_columns_may_not_be_named_like_pipeline_columns(tmp_path, change, path):
     with pytest.raises(ConfigError, match=rf"^{re.escape(path)}: .* named like a pipeline column .*cannot be renamed"):
         load(tmp_path, table(**change))
+
+
+
+def test_a_malformed_webhook_url_is_refused_without_echoing_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"alerts\.webhook_url: expected an http") as raised:
+        load(tmp_path, with_changes(alerts={"webhook_url": "hooks.example.com/T0/B0/SECRET"}))
+    assert "SECRET" not in str(raised.value)
