@@ -39,10 +39,11 @@ def canonical_string(value) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
+        # The year zero-padded to four digits: glibc's %Y writes year 999 as "999", which CAST reads as NULL.
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00:00"
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+            return f"{value.year:04d}" + value.strftime("-%m-%d %H:%M:%S.%f") + "+00:00"
+        return f"{value.year:04d}" + value.strftime("-%m-%d %H:%M:%S.%f")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -29,6 +29,8 @@ def decoded(records, **kw):
     (datetime(2024, 1, 5, 9, 12, 0, 7), "2024-01-05 09:12:00.000007"),
     (datetime(2024, 1, 5, 9, 12, tzinfo=timezone(timedelta(hours=9))), "2024-01-05 00:12:00.000000+00:00"),
     (date(2024, 2, 29), "2024-02-29"), (b"\x00\xff", "AP8="), (12, "12"), (1.5, "1.5"), ("text", "text"),
+    (datetime(999, 5, 5, 1, 2, 3), "0999-05-05 01:02:03.000000"), (datetime(1, 1, 1), "0001-01-01 00:00:00.000000"),
+    (datetime(12, 3, 4, tzinfo=timezone.utc), "0012-03-04 00:00:00.000000+00:00"), (date(5, 1, 1), "0005-01-01"),
 ])
 def test_canonical_string_is_what_a_spark_cast_reads_back(value, expected):
     assert canonical_string(value) == expected

@@ -3,7 +3,7 @@ schema plan and a typed frame per table, dead letters for what cannot be applied
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -131,5 +131,20 @@ def test_a_nul_character_dead_letters_its_change_and_is_replaced_in_a_before_ima
         rows = {r["id"]: (r["name"], r["_before"]) for r in planned.tables[0].changes.collect()}
         assert rows[3] == ("back\\u0000slash", None)
         assert rows[2][0] == "fixed" and json.loads(rows[2][1])["name"] == "x\ufffdy"
+    finally:
+        planned.release()
+
+
+def test_datetimes_before_year_1000_reach_the_frame_exactly(spark):
+    """MySQL DATETIME/DATE accept years 1..999; their canonical strings must CAST back, never to NULL."""
+    moment = {"type": "int64", "optional": True, "name": "io.debezium.time.Timestamp", "field": "at"}
+    day = {"type": "int32", "optional": True, "name": "io.debezium.time.Date", "field": "on"}
+    values = [(1, -30610224000000 - 86_400_000, -365_000), (2, -62135596800000, -719162), (3, 0, 0)]  # 0999-12-31, 0001-01-01
+    records = [change([ID, moment, day], {"id": i, "at": at, "on": on}, 10 * i) for i, at, on in values]
+    planned = plan_batch(kafka_rows(spark, records), 1, config_for("postgres"), registered={})
+    try:
+        rows = {r["id"]: (r["at"], r["on"]) for r in planned.tables[0].changes.collect()}
+        assert rows == {1: (datetime(999, 12, 31), date(970, 8, 31)), 2: (datetime(1, 1, 1), date(1, 1, 1)),
+                        3: (datetime(1970, 1, 1), date(1970, 1, 1))}
     finally:
         planned.release()

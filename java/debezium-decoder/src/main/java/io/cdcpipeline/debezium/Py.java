@@ -368,9 +368,9 @@ final class Py {
         sb.append(s);
     }
 
-    /** strftime("%Y-%m-%d %H:%M:%S.%f") with glibc's %Y (years below 1000 are not zero-padded). */
-    static String strftime(LocalDateTime t) {
-        return dateTime(t, 0, ' ');
+    /** batch.canonical_string of a naive datetime: "YYYY-MM-DD HH:MM:SS.ffffff", the year zero-padded. */
+    static String canonicalDateTime(LocalDateTime t) {
+        return dateTime(t, 4, ' ');
     }
 
     /** isoformat(timespec="microseconds"). */
@@ -410,8 +410,8 @@ final class Py {
         if (v == null) return null;
         if (v instanceof Boolean) return (Boolean) v ? "true" : "false";
         if (v instanceof PyDecimal) return ((PyDecimal) v).formatF();
-        if (v instanceof UtcDateTime) return strftime(((UtcDateTime) v).utc) + "+00:00";
-        if (v instanceof LocalDateTime) return strftime((LocalDateTime) v);
+        if (v instanceof UtcDateTime) return canonicalDateTime(((UtcDateTime) v).utc) + "+00:00";
+        if (v instanceof LocalDateTime) return canonicalDateTime((LocalDateTime) v);
         if (v instanceof LocalDate) return isoformat((LocalDate) v);
         if (v instanceof byte[]) return Base64.getEncoder().encodeToString((byte[]) v);
         if (v instanceof Double) return floatRepr((Double) v);
