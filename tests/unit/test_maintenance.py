@@ -82,6 +82,10 @@ def test_summaries_of_procedure_rows():
     ("org.apache.iceberg.exceptions.ValidationException: Cannot commit, missing data files: [s3://x]", True),
     ("py4j.protocol.Py4JJavaError: ...\nCaused by: org.apache.iceberg.exceptions.CommitFailedException: stale", True),
     (str(PartialRewrite(3)), True),
+    ("org.apache.spark.SparkException: Job aborted\nCaused by: org.apache.iceberg.exceptions.NotFoundException: "
+     "Location does not exist: s3://lake/cdc/t_current/data/00001.parquet", True),
+    ("org.apache.iceberg.exceptions.NotFoundException: File does not exist: /tmp/w/t/data/1.parquet", True),
+    ("org.apache.iceberg.exceptions.NoSuchTableException: Table does not exist: cdc.t", False),
     ("org.apache.spark.sql.AnalysisException: Table not found", False),
     ("java.net.ConnectException: Connection refused", False),
 ])
