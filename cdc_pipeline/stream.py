@@ -51,8 +51,9 @@ class BatchWriter:
     the schemas the sink now has."""
 
     def __init__(self, config, path: SinkPath, batch_stats: BatchStats | None = None, alerter=None,
-                 decode=None):
+                 decode=None, lease=None):
         self.config = config
+        self.lease = lease  # lease.CheckpointLease: checked before every batch
         self.path = path
         self.alerter = alerter
         self.decode = decode or decode_batch_jvm
@@ -69,6 +70,8 @@ class BatchWriter:
 
     def __call__(self, batch_df, batch_id: int) -> None:
         started = time.monotonic()
+        if self.lease is not None:
+            self.lease.hold()  # raises if another driver took this checkpoint over
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
         if self.sink is None or self._spark is not spark:

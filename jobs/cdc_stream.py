@@ -6,6 +6,9 @@ restarts that query from its checkpoint with backoff while the other keeps runni
 job.max_restarts in a row; then the job alerts, stops the other path and exits 1 (permanently failed).
 SIGTERM or Ctrl-C stops every query gracefully: each waits for its running micro-batch to finish
 (bounded), then stops; the next start resumes from the checkpoints.
+
+Each path holds its checkpoint's lease (cdc_pipeline.lease) while it runs: a second driver on the same
+checkpoints exits 3 at start, before it touches the checkpoints or the status file.
 """
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ import time
 
 from cdc_pipeline.alerts import Alerter, ConnectorWatcher
 from cdc_pipeline.config_loader import load_config
+from cdc_pipeline.lease import CheckpointLease, LeaseHeld
 from cdc_pipeline.metrics import BatchStats, ProgressLogger
 from cdc_pipeline.stream import BatchWriter, start_query
 from cdc_pipeline.supervisor import StatusFile, Supervisor
 
 log = logging.getLogger("cdc_pipeline.job")
 GRACEFUL_STOP_SECONDS = 120
+EXIT_LEASE_HELD = 3
 
 
 def stop_after_current_batch(query, timeout: float = GRACEFUL_STOP_SECONDS) -> None:
@@ -51,6 +56,18 @@ def main(argv=None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
 
+    paths = config.sink_paths
+    leases = {p.sink: CheckpointLease(config.postgres, p.checkpoint_location, p.query_name) for p in paths}
+    try:
+        for lease in leases.values():
+            lease.hold()
+    except LeaseHeld as err:
+        log.error("%s", err)
+        return EXIT_LEASE_HELD
+    except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable: each path takes it before it starts
+        log.warning("cannot take the checkpoint leases yet (%s); each path takes its own before it starts",
+                    str(err).strip()[:300])
+
     from pyspark.sql import SparkSession
 
     # spark-submit (`make submit`) passed the whole configuration: cdc_pipeline.spark_session.
@@ -60,7 +77,6 @@ def main(argv=None) -> int:
     if config.alerts.connect_url:
         watcher = ConnectorWatcher(config.alerts.connect_url, config.alerts.check_interval_ms / 1000, alerter)
         watcher.start()
-    paths = config.sink_paths
     status = StatusFile(config.job.status_file, config.job.query_name, {p.sink: p.query_name for p in paths})
     status.update(spark_ui=spark.sparkContext.uiWebUrl)
     routes = {p.query_name: (BatchStats(), status.path_status(p.sink)) for p in paths}
@@ -70,9 +86,10 @@ def main(argv=None) -> int:
 
     def supervise(path):
         batch_stats, path_status = routes[path.query_name]
-        writer = BatchWriter(config, path, batch_stats, alerter)
+        writer = BatchWriter(config, path, batch_stats, alerter, lease=leases[path.sink])
 
         def start():
+            leases[path.sink].hold()  # before Spark writes to the checkpoint
             query = start_query(spark, config, path, writer)
             log.info("query %s started (id %s, trigger %s); Spark UI: %s", query.name, query.id,
                      path.trigger_interval, spark.sparkContext.uiWebUrl)
@@ -94,6 +111,8 @@ def main(argv=None) -> int:
     if watcher is not None:
         watcher.stop()
     spark.stop()
+    for lease in leases.values():
+        lease.release()
     log.info("job exits with %d (%s)", code, status.state["state"])
     return code
 

@@ -219,3 +219,33 @@ def test_no_secret_on_any_command_line_of_the_running_stack(pipeline):
         secret = getattr(SETTINGS, name)
         shown = [line[:300] for line in lines if re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", line)]
         assert not shown, f"{name} is on a command line: {shown}"
+
+
+def test_a_second_driver_on_the_same_checkpoints_is_refused(pipeline, lake):
+    """A second `make submit` elsewhere (or a zombie driver) would run the same batches as the first:
+    it must exit at start, say who holds the checkpoint, and leave the first one running."""
+    import signal
+
+    from stack import job
+
+    status_before = read_status(CONFIG.job.status_file)
+    second = job.SparkApp("cdc-stream-second", job.STREAM.script, job.STREAM.ready_marker)
+    proc = subprocess.Popen(job.submit_argv(SETTINGS, "local[1]", CONFIG_PATH, second), env=job._spark_env(SETTINGS),
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"the second driver kept running on the first one's checkpoints:\n{output[-4000:]}")
+    assert proc.returncode == 3, output[-4000:]
+    assert "another driver runs on this checkpoint" in output and "PostgreSQL session" in output, output[-4000:]
+    assert "cdc_query_started" not in output  # it never started a query
+    assert job_alive(), job_log_tail()
+    status_after = read_status(CONFIG.job.status_file)
+    assert status_after["started_at"] == status_before["started_at"]  # the status file is the first driver's
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (3, %s, 1)",
+                    (f"lease-{uuid.uuid4().hex[:8]}",))
+    wait_converged(lake, timeout=180)
