@@ -61,16 +61,24 @@ def columns_from_json(text: str) -> tuple[Column, ...]:
     return tuple(Column(name, type_, nullable) for name, type_, nullable in json.loads(text))
 
 
-def decode_partition(records, key_columns_by_topic: dict[str, tuple[str, ...] | None]):
+TOO_LARGE = "value of {size} bytes is larger than source.max_record_bytes ({limit}); not decoded"
+
+
+def decode_partition(records, key_columns_by_topic: dict[str, tuple[str, ...] | None],
+                     max_record_bytes: int | None = None):
     """mapPartitions body: Kafka rows (key, value, topic, partition, offset, timestamp) -> decoded tuples.
 
-    A record of a topic that is not configured, or that does not decode, becomes an error row with
-    the raw bytes and the reason: it goes to the dead letters, never silently away.
+    A record of a topic that is not configured, that does not decode, or whose value is larger than
+    `max_record_bytes`, becomes an error row with the raw bytes and the reason: it goes to the dead
+    letters, never silently away.
     """
     for rec in records:
         topic, partition, offset = rec["topic"], rec["partition"], rec["offset"]
         key, value, kafka_ts = rec["key"], rec["value"], rec["timestamp"]
         head = (topic, partition, offset, kafka_ts)
+        if max_record_bytes and value is not None and len(value) > max_record_bytes:
+            yield _error_row(head, key, value, "record_too_large", TOO_LARGE.format(size=len(value), limit=max_record_bytes))
+            continue
         if topic not in key_columns_by_topic:
             yield _error_row(head, key, value, "unconfigured_topic",
                              f"topic {topic!r} is not listed under tables: in the pipeline config")
@@ -140,11 +148,12 @@ def summarize(groups, rejected: frozenset[tuple[str, str]] = frozenset()) -> Bat
 
 # --- Spark edge -------------------------------------------------------------------------------------
 
-def decode_batch(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | None]):
+def decode_batch(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | None],
+                 max_record_bytes: int | None = None):
     """The batch's Kafka rows decoded on the executors, as a DataFrame of DECODED_SCHEMA."""
     keys = dict(key_columns_by_topic)
     rdd = batch_df.select("key", "value", "topic", "partition", "offset", "timestamp").rdd.mapPartitions(
-        lambda rows: decode_partition(rows, keys))
+        lambda rows: decode_partition(rows, keys, max_record_bytes))
     return batch_df.sparkSession.createDataFrame(rdd, DECODED_SCHEMA)
 
 

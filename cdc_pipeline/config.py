@@ -15,6 +15,7 @@ names the key path and the bad value.
 | `source.starting_offsets` | string | `earliest` | where a new checkpoint starts: `earliest`, `latest`, or JSON `{"topic": {"0": 23}}` (a YAML mapping is accepted) |
 | `source.max_offsets_per_trigger` | int > 0 | `100000` | most records per micro-batch, over all partitions |
 | `source.trigger_interval` | interval | `1 second` | processing-time trigger of both paths (the Iceberg path skips triggers until its commit is due) |
+| `source.max_record_bytes` | int > 0 | `16777216` | a Kafka record whose value is larger (bytes) is not decoded: it goes to the dead letters as `record_too_large`, with its bytes and size |
 | `source.fail_on_data_loss` | bool | `true` | fail when offsets vanished (retention, topic re-created) instead of skipping them |
 | `source.kafka_options` | map string -> string | `{}` | extra `kafka.*` consumer options passed to the source |
 | `tables[].topic` | string | (required) | the Debezium topic, `<prefix>.<db>.<table>` |
@@ -105,6 +106,7 @@ DEFAULTS: dict[str, Any] = {
     "source.starting_offsets": "earliest",
     "source.max_offsets_per_trigger": 100000,
     "source.trigger_interval": "1 second",
+    "source.max_record_bytes": 16 * 1024 * 1024,
     "source.fail_on_data_loss": True,
     "source.kafka_options": {},
     "tables[].topic": REQUIRED,
@@ -196,6 +198,7 @@ class SourceConfig:
     trigger_interval: str
     fail_on_data_loss: bool
     kafka_options: Mapping[str, str]
+    max_record_bytes: int = 16 * 1024 * 1024
 
     @property
     def trigger_interval_ms(self) -> int:

@@ -224,6 +224,7 @@ class _Reader:
             trigger_interval=interval,
             fail_on_data_loss=self.boolean(section, path, "fail_on_data_loss"),
             kafka_options=self.kafka_options(section),
+            max_record_bytes=self.integer(section, path, "max_record_bytes"),
         )
 
     def starting_offsets(self, section: dict) -> str:

@@ -53,11 +53,31 @@ def decoder_column(spark, key_columns_by_topic, key="key", value="value", topic=
     return Column(decoder.decode(key_columns_json(key_columns_by_topic), F.col(key)._jc, F.col(value)._jc, F.col(topic)._jc))
 
 
-def decode_batch_jvm(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | None]):
-    """The batch's Kafka rows decoded on the JVM, as a DataFrame of batch.DECODED_SCHEMA."""
+def too_large_column(max_record_bytes: int):
+    """The decoded struct of a record whose value is over the limit: an error row keeping its bytes
+    (batch.decode_partition's, built in Spark: the decoder never sees such a value)."""
     from pyspark.sql import functions as F
 
+    from .batch import DECODED_SCHEMA, KIND_ERROR, TOO_LARGE
+    types = dict(field.strip().split(" ", 1) for field in DECODED_SCHEMA.split(", "))
+    before, after = TOO_LARGE.format(size="\0", limit=max_record_bytes).split("\0")
+    values = {"_kind": F.lit(KIND_ERROR), "_error_kind": F.lit("record_too_large"),
+              "_error_reason": F.concat(F.lit(before), F.length("value").cast("string"), F.lit(after)),
+              "_raw_key": F.col("key"), "_raw_value": F.col("value")}
+    return F.struct(*[values.get(name, F.lit(None).cast(types[name])).alias(name)
+                      for name in _ORDER if name not in _HEAD])
+
+
+def decode_batch_jvm(batch_df, key_columns_by_topic: dict[str, tuple[str, ...] | None],
+                     max_record_bytes: int | None = None):
+    """The batch's Kafka rows decoded on the JVM, as a DataFrame of batch.DECODED_SCHEMA; a value over
+    `max_record_bytes` is not handed to the decoder (CASE WHEN evaluates only its chosen branch)."""
+    from pyspark.sql import functions as F
+
+    decoder = decoder_column(batch_df.sparkSession, key_columns_by_topic)
+    if max_record_bytes:
+        decoder = F.when(F.length("value") > max_record_bytes, too_large_column(max_record_bytes)).otherwise(decoder)
     decoded = batch_df.select(
         *[F.col(source).alias(name) for name, source in _HEAD.items()],
-        decoder_column(batch_df.sparkSession, key_columns_by_topic).alias("_decoded"))
+        decoder.alias("_decoded"))
     return decoded.select(*[F.col(name) if name in _HEAD else F.col(f"_decoded.{name}").alias(name) for name in _ORDER])

@@ -55,7 +55,7 @@ class PlannedBatch:
         self._persisted.clear()
 
 
-Decoder = Callable[[object, dict], object]
+Decoder = Callable[[object, dict, int | None], object]
 
 
 def plan_batch(batch_df, batch_id: int, config: PipelineConfig, registered: dict[str, tuple[Column, ...]],
@@ -71,7 +71,8 @@ def plan_batch(batch_df, batch_id: int, config: PipelineConfig, registered: dict
     from pyspark import StorageLevel
 
     by_topic = {t.topic: t for t in config.tables}
-    decoded = mark_nul_values(decode(batch_df, {t.topic: t.decode_key_columns for t in config.tables}))
+    decoded = mark_nul_values(decode(batch_df, {t.topic: t.decode_key_columns for t in config.tables},
+                                     config.source.max_record_bytes))
     decoded = decoded.persist(StorageLevel.MEMORY_AND_DISK)
     persisted = [decoded]
     try:

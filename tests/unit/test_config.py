@@ -123,6 +123,7 @@ def test_minimal_file_gets_every_default(tmp_path):
     config = load(tmp_path, MINIMAL)
     assert config.tables == (TableConfig(topic="oltp.bankdb.bank_accounts", name="bank_accounts", key_columns=("id",)),)
     assert config.source.max_offsets_per_trigger == DEFAULTS["source.max_offsets_per_trigger"]
+    assert config.source.max_record_bytes == DEFAULTS["source.max_record_bytes"] == 16 * 1024 * 1024
     assert config.iceberg.target_file_size_bytes == DEFAULTS["iceberg.target_file_size_bytes"]
     assert config.iceberg.catalog_uri == "jdbc:postgresql://127.0.0.1:5432/iceberg_catalog"
     assert config.job.dead_letter_alert_threshold is None
@@ -182,6 +183,8 @@ INVALID = [
     # (id, document, the exact start of the message or a regex it must match)
     ("negative max offsets", with_changes(source={"max_offsets_per_trigger": -5}),
      "source.max_offsets_per_trigger: expected a positive integer, got -5"),
+    ("zero record size limit", with_changes(source={"max_record_bytes": 0}),
+     "source.max_record_bytes: expected a positive integer, got 0"),
     ("zero max offsets", with_changes(source={"max_offsets_per_trigger": 0}),
      "source.max_offsets_per_trigger: expected a positive integer, got 0"),
     ("text max offsets", with_changes(source={"max_offsets_per_trigger": "lots"}),
@@ -290,7 +293,7 @@ def test_the_invalid_cases_differ_from_a_valid_document(tmp_path):
          "interval, min_input_files, delete_file_threshold, expire_older_than, retain_last, orphan_older_than"),
         (with_changes(source={"max_offset_per_trigger": 5}), "source.max_offset_per_trigger",
          "format, bootstrap_servers, topics, topic_pattern, starting_offsets, max_offsets_per_trigger, trigger_interval, "
-         "fail_on_data_loss, kafka_options"),
+         "max_record_bytes, fail_on_data_loss, kafka_options"),
         (table(keys=["id"]), "tables[0].keys", "topic, name, key_columns, sinks, stats"),
         (table(stats={"kind": "user_account_stats", "group_by": "u", "sum_column": "b", "avg": "b"}), "tables[0].stats.avg",
          "kind, table, group_by, sum_column, opened_at_column"),

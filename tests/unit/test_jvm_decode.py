@@ -776,3 +776,24 @@ def test_float_repr_matches_python(spark):
     got = spark.sparkContext._jvm.io.cdcpipeline.debezium.DebeziumDecoder.floatReprs(lines).split("\n")[:-1]
     wrong = [(v, r, j) for v, r, j in zip(values, map(repr, values), got) if r != j]
     assert len(got) == len(values) and not wrong, f"seed {SEED}: {wrong[:10]}"
+
+
+def test_a_value_over_the_size_limit_is_an_error_row_in_both_decoders(spark):
+    """Not decoded (the JVM decoder is not even called for it), its bytes kept, its size in the reason;
+    records at the limit, and tombstones, decode as usual."""
+    [record] = [r for r in golden(ACCOUNTS_TOPIC) if r["value"] is not None][:1]
+    value = encode(record["value"])
+    rows = [(encode(record["key"]), value, ACCOUNTS_TOPIC, 0, 1, KAFKA_TS),
+            (encode(record["key"]), value + b" " * 10, ACCOUNTS_TOPIC, 0, 2, KAFKA_TS),
+            (encode(record["key"]), None, ACCOUNTS_TOPIC, 0, 3, KAFKA_TS)]
+    df = spark.createDataFrame(rows, INPUT_SCHEMA)
+    keys = {ACCOUNTS_TOPIC: ("id",)}
+    limit = len(value) + 5
+    python = sorted(comparable(decode_batch(df, keys, limit)).collect(), key=lambda r: r["_kafka_offset"])
+    jvm = sorted(comparable(decode_batch_jvm(df, keys, limit)).collect(), key=lambda r: r["_kafka_offset"])
+    assert python == jvm
+    assert [r["_kind"] for r in jvm] == ["change", "error", "tombstone"]
+    big = jvm[1]
+    assert big["_error_kind"] == "record_too_large" and bytes(big["_raw_value"]) == value + b" " * 10
+    assert big["_error_reason"] == (f"value of {len(value) + 10} bytes is larger than source.max_record_bytes "
+                                    f"({limit}); not decoded")

@@ -10,7 +10,7 @@ import pytest
 
 from cdc_messages import synthetic
 from cdc_pipeline.batch import columns_from_json, end_offsets, summarize
-from cdc_pipeline.config import PipelineConfig, TableConfig
+from cdc_pipeline.config import PipelineConfig, SourceConfig, TableConfig
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.plan import plan_batch
 
@@ -28,10 +28,13 @@ def kafka_rows(spark, records, topic=TOPIC):
                                        "timestamp timestamp, timestampType int")
 
 
-def config_for(*sinks: str) -> PipelineConfig:
+def config_for(*sinks: str, max_record_bytes: int = 16 * 1024 * 1024) -> PipelineConfig:
     table = TableConfig(topic=TOPIC, name="things", key_columns=("id",), sinks=sinks)
+    source = SourceConfig(format="kafka", bootstrap_servers="127.0.0.1:9", topics=(TOPIC,), topic_pattern=None,
+                          starting_offsets="earliest", max_offsets_per_trigger=1000, trigger_interval="1 second",
+                          fail_on_data_loss=True, kafka_options={}, max_record_bytes=max_record_bytes)
     fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
-    return PipelineConfig(**{**fields, "tables": (table,)})
+    return PipelineConfig(**{**fields, "source": source, "tables": (table,)})
 
 
 def change(fields, row, pos, op="c"):
@@ -146,5 +149,20 @@ def test_datetimes_before_year_1000_reach_the_frame_exactly(spark):
         rows = {r["id"]: (r["at"], r["on"]) for r in planned.tables[0].changes.collect()}
         assert rows == {1: (datetime(999, 12, 31), date(970, 8, 31)), 2: (datetime(1, 1, 1), date(1, 1, 1)),
                         3: (datetime(1970, 1, 1), date(1970, 1, 1))}
+    finally:
+        planned.release()
+
+
+def test_a_record_over_the_size_limit_is_a_dead_letter_with_its_size(spark):
+    small = change([ID, NAME], {"id": 1, "name": "a"}, 10)
+    large = change([ID, NAME], {"id": 2, "name": "x" * 5000}, 20)
+    limit = len(small["value"].encode()) + 100
+    planned = plan_batch(kafka_rows(spark, [small, large]), 2, config_for("postgres", max_record_bytes=limit), registered={})
+    try:
+        assert planned.summary.counts()["dead_letters"] == 1 and planned.summary.counts()["inserts"] == 1
+        assert [r["id"] for r in planned.tables[0].changes.collect()] == [1]
+        [dead] = planned.dead_letters.collect()
+        assert dead["error_kind"] == "record_too_large" and bytes(dead["kafka_value"]) == large["value"].encode()
+        assert f"value of {len(large['value'].encode())} bytes is larger than source.max_record_bytes ({limit})" in dead["reason"]
     finally:
         planned.release()
