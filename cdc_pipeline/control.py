@@ -81,11 +81,11 @@ class ControlPlane:
             log.info("schema of %s (%s path): %s", table.name, self.sink, ", ".join(f"{c.name} {c.type}" for c in table.schema.columns))
 
     # -- dead letters ------------------------------------------------------------------------------------
-    def record_dead_letters(self, planned: PlannedBatch, query_id: str) -> int:
+    def record_dead_letters(self, planned: PlannedBatch, query_id: str) -> dict[tuple[str, str], int]:
         """Stage the batch's dead letters by COPY and insert each Kafka record once; returns how many
-        were new (0 on a replay)."""
+        were new per (error kind, topic) (none on a replay)."""
         if planned.dead_letters is None:
-            return 0
+            return {}
         self.prepare()
         batch = planned.batch_id
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
@@ -93,14 +93,18 @@ class ControlPlane:
         copy_into(planned.dead_letters, DEAD_LETTER_STAGING, self.cfg)
         with closing(self.connect()) as conn, conn, conn.cursor() as cur:
             cur.execute(f"""
-                INSERT INTO {quote_ident(self.cfg.dead_letter_table)}
-                    (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
-                     error_kind, reason, query_id, batch_id)
-                SELECT DISTINCT ON (kafka_topic, kafka_partition, kafka_offset)
-                    kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
-                    error_kind, reason, %s, _batch_id
-                FROM {quote_ident(DEAD_LETTER_STAGING)} WHERE _batch_id = %s
-                ON CONFLICT DO NOTHING""", (query_id, batch))
-            inserted = cur.rowcount
+                WITH inserted AS (
+                    INSERT INTO {quote_ident(self.cfg.dead_letter_table)}
+                        (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
+                         error_kind, reason, query_id, batch_id)
+                    SELECT DISTINCT ON (kafka_topic, kafka_partition, kafka_offset)
+                        kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, kafka_value,
+                        error_kind, reason, %s, _batch_id
+                    FROM {quote_ident(DEAD_LETTER_STAGING)} WHERE _batch_id = %s
+                    ON CONFLICT DO NOTHING
+                    RETURNING error_kind, kafka_topic)
+                SELECT error_kind, kafka_topic, count(*) FROM inserted GROUP BY error_kind, kafka_topic""",
+                        (query_id, batch))
+            inserted = {(kind, topic): count for kind, topic, count in cur.fetchall()}
             cur.execute(sql.delete_staging_sql(DEAD_LETTER_STAGING, batch))
         return inserted

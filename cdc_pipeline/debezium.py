@@ -29,6 +29,8 @@ __all__ = ["UNAVAILABLE_VALUE", "ChangeEvent", "Column", "decode_record", "image
 
 
 OPS = ("r", "c", "u", "d")
+TRUNCATE_NOT_APPLIED = ("TRUNCATE TABLE in MySQL, not applied: both sinks keep the table's rows until it is "
+                        "re-snapshotted (README: TRUNCATE)")
 CHANGE_TYPES = {"r": "SNAPSHOT", "c": "INSERT", "u": "UPDATE", "d": "DELETE"}
 
 # Envelope paths, in one place.
@@ -111,6 +113,8 @@ def decode_record(
     envelope = _parse_json(value, "value")
     payload, schema = _envelope_parts(envelope)
     op = payload[OP]
+    if op == "t":
+        raise DecodeError("truncate", f"{_source_table(payload[SOURCE])}: {TRUNCATE_NOT_APPLIED}")
     if not isinstance(op, str) or op not in OPS:
         raise DecodeError("unknown_op", f"op must be one of r, c, u, d; found {_show(op)}")
     source = payload[SOURCE]

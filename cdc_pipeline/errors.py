@@ -36,7 +36,8 @@ class DecodeError(PipelineError):
       not_an_envelope          JSON, but not a Debezium envelope: no schema/payload/op/source, no
                                source.db/table/ts_ms, or the row image the op needs (after for r/c/u,
                                before for d) is missing
-      unknown_op               op is not one of r, c, u, d (e.g. 't' truncate, 'm' message)
+      unknown_op               op is not one of r, c, u, d, t (e.g. 'm' message)
+      truncate                 op 't': a TRUNCATE TABLE in MySQL; not applied to the sinks (alerted)
       missing_key              the event has no usable primary key: no Kafka key and no configured key
                                columns, a key column that is null or absent, or a Kafka key that
                                disagrees with the row image
@@ -54,6 +55,7 @@ class DecodeError(PipelineError):
             "malformed_json",
             "not_an_envelope",
             "unknown_op",
+            "truncate",
             "missing_key",
             "type_mismatch",
             "schema_incompatible",

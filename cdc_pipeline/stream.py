@@ -98,12 +98,25 @@ class BatchWriter:
             else:
                 log.error("%s", summary)
 
+    def _alert_truncates(self, batch_id: int, topics: list[str]) -> None:
+        """A TRUNCATE in MySQL is not applied (README: TRUNCATE): the sinks now hold rows MySQL has not,
+        so it is always alerted, whatever the dead-letter threshold."""
+        for topic in topics:
+            summary = (f"{topic}: MySQL truncated the table; not applied, both sinks keep its rows until it is "
+                       f"re-snapshotted (batch {batch_id} of {self.path.query_name}, see "
+                       f"{self.config.postgres.dead_letter_table}, error_kind 'truncate')")
+            if self.alerter is not None:
+                self.alerter.alert(f"truncate:{topic}", "table truncated", summary, {"topic": topic})
+            else:
+                log.error("%s", summary)
+
     def _write(self, batch_df, batch_id: int, query_id: str) -> dict:
         start = time.monotonic()
         planned = plan_batch(batch_df, batch_id, self.config, self.control.registered_schemas(), self.decode)
         try:
-            new_dead_letters = self.control.record_dead_letters(planned, query_id)
-            stats = {**planned.summary.counts(), "new_dead_letters": new_dead_letters,
+            new = self.control.record_dead_letters(planned, query_id)
+            self._alert_truncates(batch_id, sorted({topic for kind, topic in new if kind == "truncate"}))
+            stats = {**planned.summary.counts(), "new_dead_letters": sum(new.values()),
                      "plan_s": round(time.monotonic() - start, 3),
                      "tables": sorted(t.name for t in planned.tables)}
             result = self.sink.write(planned, query_id)

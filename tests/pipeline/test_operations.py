@@ -18,7 +18,7 @@ import requests
 import yaml
 from confluent_kafka import Producer
 
-from pipeline_support import CONFIG, CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged
+from pipeline_support import CONFIG, CONFIG_PATH, check_sinks, job_alive, job_log_tail, pg_rows, wait_converged
 from stack.services import service
 from stack.settings import REPO_ROOT
 from stack.workload import RandomWorkload
@@ -249,3 +249,31 @@ def test_a_second_driver_on_the_same_checkpoints_is_refused(pipeline, lake):
         cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (3, %s, 1)",
                     (f"lease-{uuid.uuid4().hex[:8]}",))
     wait_converged(lake, timeout=180)
+
+
+def test_a_mysql_truncate_is_a_dead_letter_and_an_alert_and_the_stream_goes_on(pipeline, lake, alert_receiver):
+    """Debezium's own truncate event (op 't', the connector ships with skipped.operations=none): not
+    applied (README: TRUNCATE), stored as a dead letter of kind `truncate`, alerted whatever the
+    threshold. The table is emptied by DELETEs first, so the sinks still equal MySQL afterwards."""
+    connector = service(SETTINGS, "connect")
+    deployed = requests.get(f"{SETTINGS.connect_url}/connectors/{connector.connector_name}/config", timeout=30).json()
+    assert deployed.get("skipped.operations") == "none", deployed
+    topic = "oltp.bankdb.transactions"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM transactions")
+    wait_converged(lake, timeout=300)
+    before = pg_rows("SELECT count(*) FROM cdc_dead_letters WHERE error_kind = 'truncate'")[0][0]
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE TABLE transactions")
+    [alert] = alert_receiver.wait_for(lambda text: "table truncated" in text and topic in text, 180, "the truncate alert")[-1:]
+    assert "not applied" in alert["text"]
+    rows = pg_rows("SELECT kafka_topic, reason, kafka_value IS NOT NULL FROM cdc_dead_letters "
+                      "WHERE error_kind = 'truncate' ORDER BY dead_letter_id DESC LIMIT 1")
+    assert pg_rows("SELECT count(*) FROM cdc_dead_letters WHERE error_kind = 'truncate'")[0][0] == before + 1
+    assert rows[0][0] == topic and "bankdb.transactions: TRUNCATE TABLE in MySQL, not applied" in rows[0][1] and rows[0][2]
+    with mysql_connect() as conn, conn.cursor() as cur:  # the stream goes on
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (4, %s, 2)",
+                    (f"after-truncate-{uuid.uuid4().hex[:8]}",))
+    wait_converged(lake, timeout=180)
+    assert job_alive(), job_log_tail()
+

@@ -32,6 +32,8 @@ final class Decoder {
     private static final BigInteger POS_LIMIT = BigInteger.TEN.pow(12);
     private static final BigInteger ROW_LIMIT = BigInteger.TEN.pow(6);
     private static final int MAX_DECIMAL_PRECISION = 38;
+    static final String TRUNCATE_NOT_APPLIED = "TRUNCATE TABLE in MySQL, not applied: both sinks keep the table's rows "
+            + "until it is re-snapshotted (README: TRUNCATE)";
 
     static final class Column {
         final String name;
@@ -119,6 +121,9 @@ final class Decoder {
         Map<String, Object> schema = map(schemaValue);
 
         Object opValue = payload.get("op");
+        if ("t".equals(opValue)) {
+            throw error("truncate", sourceTable(map(payload.get("source"))) + ": " + TRUNCATE_NOT_APPLIED);
+        }
         if (!(opValue instanceof String) || !isOp((String) opValue)) {
             throw error("unknown_op", "op must be one of r, c, u, d; found " + Py.show(opValue));
         }
