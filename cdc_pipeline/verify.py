@@ -8,7 +8,9 @@ For every configured table and each of its sinks:
   extra (in the sink, not in MySQL), different (values differ), duplicate (twice in the sink);
 * the history (PostgreSQL `<name>_history`, Iceberg `<name>_changes`): no change (key + `_seq`) held
   twice, and each key's latest change agrees with the current table (a delete: no current row;
-  otherwise the current row carries that change's `_seq`).
+  otherwise the current row carries that change's `_seq`);
+* completeness (cdc_pipeline.verify_completeness): every change the Kafka topic still holds (but the
+  dead letters) is in the history, and each history holds every change the other one holds.
 
 Rows are streamed (MySQL unbuffered cursor, PostgreSQL server-side cursor, Iceberg `toLocalIterator`)
 and hashed as they arrive, so memory holds one key and 32-byte digest per MySQL row, never the rows.
@@ -27,6 +29,7 @@ from .verify_readers import (DEFAULT_LIMIT, VerifyError, _column_index, _iceberg
                              iceberg_history_duplicates, iceberg_history_stale, key_order, mysql_columns,
                              mysql_hashes, pg_columns, pg_hashes, pg_history_duplicates, pg_history_stale,
                              source_table_of)
+from .verify_completeness import history_missing
 from .vocabulary import current_table, sink_column_name
 
 
@@ -48,13 +51,15 @@ class TableReport:
     history_duplicate_keys: list = field(default_factory=list)  # a sample
     history_stale: int | None = None  # keys whose latest change disagrees with the current table
     history_stale_keys: list = field(default_factory=list)  # a sample
+    history_missing: int | None = None  # changes Kafka or the other history holds, this history lacks
+    history_missing_keys: list = field(default_factory=list)  # a sample
     notes: list = field(default_factory=list)  # informational (a table or column the sink lacks)
 
     @property
     def ok(self) -> bool:
         return (self.source_rows == self.sink_rows
                 and not (self.missing or self.extra or self.different or self.duplicate_keys)
-                and not self.history_duplicates and not self.history_stale)
+                and not self.history_duplicates and not self.history_stale and not self.history_missing)
 
     @property
     def status(self) -> str:
@@ -69,6 +74,8 @@ class TableReport:
             out.append(("history_duplicates", self.history_duplicates, self.history_duplicate_keys))
         if self.history_stale:
             out.append(("history_stale", self.history_stale, self.history_stale_keys))
+        if self.history_missing:
+            out.append(("history_missing", self.history_missing, self.history_missing_keys))
         return out
 
     def describe(self, limit: int = DEFAULT_LIMIT) -> str:
@@ -80,6 +87,8 @@ class TableReport:
             text += f"; history holds {self.history_duplicates} change(s) twice {self.history_duplicate_keys[:limit]}"
         if self.history_stale:
             text += f"; latest history differs from current for {self.history_stale_keys[:limit]}"
+        if self.history_missing:
+            text += f"; history lacks {self.history_missing} change(s) of {self.history_missing_keys[:limit]}"
         return text
 
     def to_dict(self, limit: int = DEFAULT_LIMIT) -> dict:
@@ -97,6 +106,8 @@ class TableReport:
             else keys(self.history_duplicate_keys, self.history_duplicates),
             "history_stale": None if self.history_stale is None
             else keys(self.history_stale_keys, self.history_stale),
+            "history_missing": None if self.history_missing is None
+            else keys(self.history_missing_keys, self.history_missing),
             "notes": list(self.notes),
         }
 
@@ -141,7 +152,7 @@ def exit_code(reports: Sequence[TableReport]) -> int:
 
 
 HEADER = ("table", "sink", "source rows", "sink rows", "missing", "extra", "different", "history dups",
-          "history stale", "status")
+          "history stale", "history lacks", "status")
 
 
 def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> str:
@@ -150,9 +161,10 @@ def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> s
     for r in reports:
         rows.append((r.table, r.sink, str(r.source_rows), str(r.sink_rows), str(len(r.missing)), str(len(r.extra)),
                      str(len(r.different)), "-" if r.history_duplicates is None else str(r.history_duplicates),
-                     "-" if r.history_stale is None else str(r.history_stale), r.status))
+                     "-" if r.history_stale is None else str(r.history_stale),
+                     "-" if r.history_missing is None else str(r.history_missing), r.status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    numeric = set(range(2, 9))
+    numeric = set(range(2, 10))
 
     def line(row):
         return "  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
@@ -166,7 +178,8 @@ def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> s
     bad = [r for r in reports if not r.ok]
     out.append("")
     if not bad and reports:
-        out.append(f"OK: {len(reports)} check(s), MySQL = every sink, every history holds each change once")
+        out.append(f"OK: {len(reports)} check(s), MySQL = every sink, every history holds each change once, "
+                   "and every change Kafka holds")
         return "\n".join(out)
     out.append(f"MISMATCH: {len(bad)} of {len(reports)} check(s) differ" if reports else "MISMATCH: nothing was checked")
     for r in bad:
@@ -247,6 +260,14 @@ def verify_pipeline(config, mysql_conn, pg_conn, spark, tables: Sequence[str] | 
             continue
         if progress is not None:
             progress(f"checking {table_cfg.name} ({table_cfg.topic}) against {', '.join(table_cfg.sinks)}")
-        reports.extend(verify_table(table_cfg, mysql_conn, pg_conn, spark, config.iceberg, config.postgres.schema,
-                                    history=True, limit=limit))
+        table_reports = verify_table(table_cfg, mysql_conn, pg_conn, spark, config.iceberg, config.postgres.schema,
+                                     history=True, limit=limit)
+        if spark is not None:
+            if progress is not None:
+                progress(f"checking {table_cfg.name}'s histories against {table_cfg.topic}")
+            lacking = history_missing(spark, config, table_cfg, pg_conn, limit)
+            for report in table_reports:
+                if report.sink in lacking:
+                    report.history_missing, report.history_missing_keys = lacking[report.sink]
+        reports.extend(table_reports)
     return reports

@@ -1,5 +1,6 @@
 """Compare every configured MySQL table with its Iceberg and PostgreSQL current tables (row counts, a
-per-key hash of all columns) and check that each history holds each change once: `make verify`.
+per-key hash of all columns) and check that each history holds each change once, and every change the
+Kafka topics hold: `make verify`.
 
 Exit code 0: everything matches; 1: a difference (the differing keys are listed); 2: the check could
 not run (configuration, connection or query error).
@@ -55,7 +56,7 @@ def start_spark(config):
         spark = build_session(config, app_name="cdc-verify", master="local[1]",
                               extra={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"})
     except Exception as err:
-        raise CheckFailed(f"cannot start Spark to read Iceberg: {_first_line(err)}") from err
+        raise CheckFailed(f"cannot start Spark to read Iceberg and Kafka: {_first_line(err)}") from err
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
@@ -87,11 +88,11 @@ def run(args, progress) -> list:
         raise CheckFailed(f"--table {unknown[0]!r}: not a configured table (configured: {', '.join(names)})")
     selected = [t for t in config.tables if not args.table or t.name in args.table]
     wants_pg = any("postgres" in t.sinks for t in selected)
-    wants_iceberg = any("iceberg" in t.sinks for t in selected)
     with closing(connect_mysql(config.mysql)) as mysql_conn:
         pg_conn = connect_postgres(config.postgres) if wants_pg else None
         try:
-            spark = start_spark(config) if wants_iceberg else None
+            # Spark reads Iceberg, and the Kafka topics for the completeness of both histories.
+            spark = start_spark(config) if selected else None
             try:
                 return verify_pipeline(config, mysql_conn, pg_conn, spark, tables=args.table or None,
                                        limit=args.limit, progress=progress)

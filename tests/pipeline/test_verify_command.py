@@ -75,11 +75,13 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
         for sink in table_cfg.sinks:
             result = checks[(table_cfg.name, sink)]
             assert (result["status"], result["source_rows"], result["sink_rows"]) == ("OK", rows, rows), result
-            for kind in ("missing", "extra", "different", "duplicate", "history_duplicates", "history_stale"):
+            for kind in ("missing", "extra", "different", "duplicate", "history_duplicates", "history_stale",
+                         "history_missing"):
                 assert result[kind] == {"count": 0, "keys": []}, (kind, result)
 
     # Tamper with rows of this test only: one changed and one removed in PostgreSQL's current table, one
-    # change of `changed` held twice in the history. Whatever happens, put everything back.
+    # change of `changed` held twice in the history, the insert of `deleted` lost from the history (Kafka
+    # and Iceberg still hold it). Whatever happens, put everything back.
     with pg_connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM bank_accounts_current WHERE id = %s", (removed,))
         removed_columns = [d[0] for d in cur.description]
@@ -87,7 +89,7 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
         cur.execute("SELECT balance FROM bank_accounts_current WHERE id = %s", (changed,))
         (balance,) = cur.fetchone()
     assert removed_row is not None and balance == Decimal("12345.67")
-    duplicate_id = None
+    duplicate_id = lost = None
     try:
         with pg_connect() as conn, conn.cursor() as cur:
             cur.execute("UPDATE bank_accounts_current SET balance = balance + 0.01 WHERE id = %s", (changed,))
@@ -101,6 +103,9 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
                         f"SELECT {copied}, -1 - _kafka_offset FROM bank_accounts_history WHERE id = %s "
                         "ORDER BY _seq DESC LIMIT 1 RETURNING _history_id", (changed,))
             duplicate_id = cur.fetchone()[0]
+            cur.execute("DELETE FROM bank_accounts_history WHERE id = %s AND _op = 'c' RETURNING *", (deleted,))
+            lost = ([d[0] for d in cur.description], cur.fetchone())
+            assert lost[1] is not None
 
         code, document, stderr = run_verify("--limit", "5")
         assert code == 1, (document, stderr[-3000:])
@@ -114,12 +119,21 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
         assert pg["history_duplicates"] == {"count": 1, "keys": [{"id": str(changed)}]}, pg
         # the removed row's latest change is an insert, yet it has no current row
         assert pg["history_stale"] == {"count": 1, "keys": [{"id": str(removed)}]}, pg
+        # Kafka and the Iceberg change log hold the insert the history lost
+        assert pg["history_missing"] == {"count": 1, "keys": [{"id": str(deleted)}]}, pg
         others = {check: r["status"] for check, r in checks.items() if check != ("bank_accounts", "postgres")}
         assert set(others.values()) == {"OK"}, others
     finally:
         with pg_connect() as conn, conn.cursor() as cur:
             if duplicate_id is not None:
                 cur.execute("DELETE FROM bank_accounts_history WHERE _history_id = %s", (duplicate_id,))
+            if lost is not None:
+                columns, row = lost
+                from psycopg2.extras import Json
+                writable = [(c, Json(v) if isinstance(v, (dict, list)) else v) for c, v in zip(columns, row)
+                            if c not in ("_history_id", "_change_type")]  # generated
+                cur.execute(f"INSERT INTO bank_accounts_history ({', '.join(f'{chr(34)}{c}{chr(34)}' for c, _ in writable)}) "
+                            f"VALUES ({', '.join(['%s'] * len(writable))})", [v for _, v in writable])
             cur.execute("UPDATE bank_accounts_current SET balance = %s WHERE id = %s", (balance, changed))
             names = ", ".join(f'"{c}"' for c in removed_columns)
             cur.execute(f"INSERT INTO bank_accounts_current ({names}) "
