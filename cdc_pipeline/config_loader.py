@@ -18,7 +18,7 @@ from .config import (DEFAULTS, INTERVAL_FORMAT, MAX_TABLE_NAME, REQUIRED, SINKS,
                      MaintenanceConfig, MysqlConfig, PipelineConfig, PostgresConfig, SourceConfig, StatsConfig,
                      TableConfig, _name_from_topic, interval_ms)
 from .errors import ConfigError
-from .vocabulary import is_reserved, sink_column_name
+from .vocabulary import MAX_IDENTIFIER_BYTES, is_reserved, sink_column_name
 
 _REFERENCE = re.compile(r"(\$\$\{)|\$\{([^}]*)\}|(\$\{)")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.ASCII | re.DOTALL)
@@ -304,6 +304,10 @@ class _Reader:
                 (f"{path}.stats.{k}", getattr(stats, k)) for k in ("group_by", "sum_column", "opened_at_column")
                 if stats is not None and getattr(stats, k)]
             for where, column in named:
+                if sink_column_name(column) != column and not is_reserved(column):
+                    raise ConfigError(f"{where}: {column!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte "
+                                      f"identifiers (stored in the sinks as {sink_column_name(column)!r}); key and "
+                                      "statistics columns cannot be renamed, rename the column in MySQL")
                 if is_reserved(column):
                     raise ConfigError(f"{where}: {column!r} is named like a pipeline column (stored in the sinks as "
                                       f"{sink_column_name(column)!r}); key and statistics columns cannot be renamed, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .debezium import Column
-from .vocabulary import RENAME_PREFIX, is_reserved, is_safe_widening, sink_column_name
+from .vocabulary import RENAME_PREFIX, is_reserved, is_safe_widening, mysql_column_name, sink_column_name
 
 
 @dataclass
@@ -39,11 +39,12 @@ def plan_columns(table: str, registered: tuple[Column, ...] | None, batch_sets: 
     creating = registered is None  # the first accepted column set defines a new table as it is
     reserved_keys = [k for k in key_columns if is_reserved(k)]
     for source_set in batch_sets:
-        column_set = tuple(Column(sink_column_name(c.name), c.type, c.nullable) for c in source_set)
+        column_set = tuple(Column(sink_column_name(mysql_column_name(c.name)), c.type, c.nullable) for c in source_set)
         renamed = {c.name: s.name for c, s in zip(column_set, source_set) if c.name != s.name}
         names = {c.name for c in column_set}
-        source_names = {s.name.lower() for s in source_set}
-        clash = sorted(n for n in renamed if n.lower() in source_names)
+        source_names = {mysql_column_name(s.name).lower() for s in source_set}
+        # a stored name that is another column's MySQL name (`src_op` beside a renamed `_op`)
+        clash = sorted(n for n in renamed if n.lower() in source_names and n.lower() != mysql_column_name(renamed[n]).lower())
         missing_keys = [k for k in key_columns if k not in names]
         if clash:
             plan.rejected[source_set] = (f"{table}: column(s) {[renamed[n] for n in clash]} would be stored as "

@@ -25,6 +25,8 @@ its key and `_seq`: the same (key, `_seq`) at two offsets is one change, kept on
 """
 from __future__ import annotations
 
+import hashlib
+
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -57,10 +59,30 @@ def is_reserved(name: str) -> bool:
     return name.lower() in RESERVED_NAMES
 
 
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
+
+
+def shortened(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
+    """`name` if it fits `limit` UTF-8 bytes, else its longest prefix that leaves room for `_` and 8 hex
+    digits of its SHA-1: deterministic, and two long names with one prefix stay apart."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return name.encode("utf-8")[:limit - len(digest) - 1].decode("utf-8", "ignore") + "_" + digest
+
+
+def mysql_column_name(field: str) -> str:
+    """MySQL's name of the column a Debezium field holds. Debezium 3.5's MariaDB DDL parser keeps a
+    backtick of a quoted name escaped: MySQL's `back``tick` (the name back`tick) arrives as the field
+    "back``tick"."""
+    return field.replace("``", "`")
+
+
 def sink_column_name(name: str) -> str:
     """The name a source column has in both sinks: its own, or, when the pipeline uses that name,
-    RENAME_PREFIX + it (`_op` -> `src_op`, `_KEY` -> `src_KEY`). `_before` keeps MySQL's names."""
-    return RENAME_PREFIX + name if is_reserved(name) else name
+    RENAME_PREFIX + it (`_op` -> `src_op`, `_KEY` -> `src_KEY`), shortened to PostgreSQL's 63 bytes
+    (MySQL allows 64 characters). `_before` keeps MySQL's names."""
+    return shortened(RENAME_PREFIX + name if is_reserved(name) else name)
 _META = {c.name: c for c in METADATA_COLUMNS}
 # Beyond the source row: Iceberg <name>_current keeps these; <name>_changes keeps all the metadata.
 CURRENT_META: tuple[Column, ...] = tuple(_META[n] for n in ("_op", "_seq", "_source_ts", "_batch_id"))

@@ -24,15 +24,14 @@ nothing to do.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from ..debezium import Column
 from ..errors import SchemaError
-from ..vocabulary import (CHANGE_IDENTITY, INTEGER_RANK, METADATA_COLUMNS, SIMPLE_TYPES, check_source_columns, current_table, history_table,
-                          is_safe_widening, latest_first, parse_spark_type)
+from ..vocabulary import (CHANGE_IDENTITY, INTEGER_RANK, MAX_IDENTIFIER_BYTES, METADATA_COLUMNS, SIMPLE_TYPES,
+                          check_source_columns, current_table, history_table, is_safe_widening, latest_first,
+                          parse_spark_type, shortened)
 
-MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently truncated
 
 
 # --- quoting ------------------------------------------------------------------------------------------
@@ -67,10 +66,7 @@ def _object_name(base: str, suffix: str) -> str:
     name = f"{base}_{suffix}"
     if len(name.encode("utf-8")) <= MAX_IDENTIFIER_BYTES:
         return name
-    digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:8]
-    room = MAX_IDENTIFIER_BYTES - len(suffix) - len(digest) - 2
-    short = base.encode("utf-8")[:room].decode("utf-8", "ignore")
-    return f"{short}_{digest}_{suffix}"
+    return f"{shortened(base, MAX_IDENTIFIER_BYTES - len(suffix) - 1)}_{suffix}"
 
 
 def _batch_literal(batch_id: int) -> str:

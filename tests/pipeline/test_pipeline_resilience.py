@@ -200,6 +200,28 @@ def test_a_mysql_column_named_like_a_pipeline_column_is_stored_renamed(pipeline,
     wait_converged(lake, tables={"transactions"})
 
 
+ODD_COLUMNS = ('we"ird', "back`tick", "semi;colon", "two words", "dot.ted", "é" * 40)  # the last: 80 bytes
+
+
+def test_columns_with_odd_or_long_names_reach_both_sinks(pipeline, lake):
+    """MySQL allows quotes, backticks, semicolons, spaces and dots in column names, and 64 characters
+    (more bytes than PostgreSQL's 63-byte identifiers): every such column reaches both sinks, and `make
+    verify` finds the values under the names the sinks store them as."""
+    def mysql_ident(name):
+        return "`" + name.replace("`", "``") + "`"
+
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE transactions "
+                    + ", ".join(f"ADD COLUMN IF NOT EXISTS {mysql_ident(c)} VARCHAR(20) NULL" for c in ODD_COLUMNS))
+        cur.execute(f"INSERT INTO transactions (account_id, amount, txn_type, booking_date, "
+                    f"{', '.join(mysql_ident(c) for c in ODD_COLUMNS)}) VALUES (1, 2.00, 'FEE', '2026-01-04', "
+                    f"{', '.join(['%s'] * len(ODD_COLUMNS))})", [f"v{i}'; --" for i in range(len(ODD_COLUMNS))])
+        txn_id = cur.lastrowid
+        cur.execute(f"UPDATE transactions SET {mysql_ident(ODD_COLUMNS[0])} = 'updated' WHERE id = %s", (txn_id,))
+    wait_converged(lake, timeout=240, tables={"transactions"})
+    assert job_alive()
+
+
 def test_a_nul_character_from_mysql_is_a_dead_letter_and_the_row_heals_on_its_next_update(pipeline, lake):
     """PostgreSQL text cannot hold U+0000, MySQL's VARCHAR can: the change goes to the dead letters with
     the reason (both sinks skip it), and the row's next update (whose before image holds the NUL) lands."""

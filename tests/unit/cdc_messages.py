@@ -99,3 +99,17 @@ def synthetic(fields: list[dict], after: dict, *, op: str = "c", before: dict | 
                       "fields": key_fields or [{"type": "int64", "optional": False, "field": k} for k in key]}
         record["key"] = json.dumps({"schema": key_schema, "payload": key})
     return record
+
+
+def planning_config(*tables, max_record_bytes: int = 16 * 1024 * 1024, **sections):
+    """A PipelineConfig with what planning a batch reads (the tables, the source's record limit) and the
+    given sections; every other section None."""
+    import dataclasses
+
+    from cdc_pipeline.config import PipelineConfig, SourceConfig
+    source = SourceConfig(format="kafka", bootstrap_servers="127.0.0.1:9", topics=tuple(t.topic for t in tables),
+                          topic_pattern=None, starting_offsets="earliest", max_offsets_per_trigger=1000,
+                          trigger_interval="1 second", fail_on_data_loss=True, kafka_options={},
+                          max_record_bytes=max_record_bytes)
+    fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
+    return PipelineConfig(**{**fields, "source": source, "tables": tuple(tables), **sections})

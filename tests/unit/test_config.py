@@ -452,6 +452,11 @@ def test_key_and_stats_columns_may_not_be_named_like_pipeline_columns(tmp_path, 
         load(tmp_path, table(**change))
 
 
+def test_key_columns_longer_than_postgresql_identifiers_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"^tables\[0\]\.key_columns: .* longer than PostgreSQL's 63-byte .*cannot be renamed"):
+        load(tmp_path, table(key_columns=["k" * 64]))
+
+
 
 def test_a_malformed_webhook_url_is_refused_without_echoing_it(tmp_path):
     with pytest.raises(ConfigError, match=r"alerts\.webhook_url: expected an http") as raised:

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from cdc_messages import synthetic
+from cdc_messages import planning_config, synthetic
 from cdc_pipeline.config import IcebergConfig, PipelineConfig, TableConfig
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.plan import plan_batch
@@ -41,8 +41,7 @@ def config() -> PipelineConfig:
     iceberg = IcebergConfig(catalog_name=CATALOG, namespace="cdc", catalog_uri="", catalog_user="", catalog_password="",
                             commit_conflict_retries=2)
     table = TableConfig(topic=TOPIC, name="things", key_columns=("id",), sinks=("iceberg",))
-    fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
-    return PipelineConfig(**{**fields, "tables": (table,), "iceberg": iceberg})
+    return planning_config(table, iceberg=iceberg)
 
 
 def delete(row, pos):

@@ -2,15 +2,14 @@
 schema plan and a typed frame per table, dead letters for what cannot be applied — built once."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
 
-from cdc_messages import synthetic
+from cdc_messages import planning_config, synthetic
 from cdc_pipeline.batch import columns_from_json, end_offsets, summarize
-from cdc_pipeline.config import PipelineConfig, SourceConfig, TableConfig
+from cdc_pipeline.config import PipelineConfig, TableConfig
 from cdc_pipeline.debezium import Column
 from cdc_pipeline.plan import plan_batch
 
@@ -30,11 +29,7 @@ def kafka_rows(spark, records, topic=TOPIC):
 
 def config_for(*sinks: str, max_record_bytes: int = 16 * 1024 * 1024) -> PipelineConfig:
     table = TableConfig(topic=TOPIC, name="things", key_columns=("id",), sinks=sinks)
-    source = SourceConfig(format="kafka", bootstrap_servers="127.0.0.1:9", topics=(TOPIC,), topic_pattern=None,
-                          starting_offsets="earliest", max_offsets_per_trigger=1000, trigger_interval="1 second",
-                          fail_on_data_loss=True, kafka_options={}, max_record_bytes=max_record_bytes)
-    fields = {f.name: None for f in dataclasses.fields(PipelineConfig)}
-    return PipelineConfig(**{**fields, "source": source, "tables": (table,)})
+    return planning_config(table, max_record_bytes=max_record_bytes)
 
 
 def change(fields, row, pos, op="c"):

@@ -62,3 +62,12 @@ def test_a_renamed_column_that_meets_a_real_one_or_a_reserved_key_rejects_the_se
     keyed = (Column("_seq", "bigint", False), Column("v", "string", True))
     plan = plan_columns("t", None, [keyed], ("_seq",))
     assert "cannot be renamed" in plan.rejected[keyed] and plan.columns == []
+
+
+def test_a_backtick_debezium_keeps_escaped_and_a_long_name_are_stored_as_mysql_names_them_or_shortened():
+    long_name = "é" * 40  # 80 bytes: over PostgreSQL's 63
+    fields = (Column("id", "bigint", False), Column("back``tick", "string", True), Column(long_name, "string", True))
+    plan = plan_columns("t", None, [fields], ("id",))
+    stored = [c.name for c in plan.columns]
+    assert stored[:2] == ["id", "back`tick"] and len(stored[2].encode()) <= 63 and stored[2] != long_name
+    assert plan.sources == {"back`tick": "back``tick", stored[2]: long_name} and not plan.rejected

@@ -55,3 +55,14 @@ def test_a_source_column_named_like_a_pipeline_column_gets_the_prefix():
     assert [sink_column_name(n) for n in ("id", "op", "_op", "_SEQ", "_key", "_rank", "_loaded_at", "src_op")] == \
         ["id", "op", "src_op", "src_SEQ", "src_key", "src_rank", "src_loaded_at", "src_op"]
     check_source_columns([Column(sink_column_name(n), "string", True) for n in BRIEF_ORDER])
+
+
+def test_a_name_longer_than_postgresql_identifiers_is_shortened_with_a_hash():
+    long_a, long_b = "é" * 32, "é" * 31 + "e"  # 64 and 63 bytes
+    assert sink_column_name(long_b) == long_b
+    short = sink_column_name(long_a)
+    assert len(short.encode("utf-8")) <= 63 and short.startswith("é" * 26) and short[-9] == "_"
+    assert sink_column_name(long_a) == short  # deterministic
+    prefix = "c" * 60
+    assert sink_column_name(prefix + "_one") != sink_column_name(prefix + "_two")
+    assert all(len(sink_column_name(n).encode()) <= 63 for n in ("x" * 64, "_seq" + "y" * 60, "ü" * 64))
