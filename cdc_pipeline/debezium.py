@@ -29,6 +29,8 @@ __all__ = ["UNAVAILABLE_VALUE", "ChangeEvent", "Column", "decode_record", "image
 
 
 OPS = ("r", "c", "u", "d")
+EMPTY_VALUE = ("the value is empty (0 bytes), not null: Debezium writes a tombstone as a null value, so this "
+               "record is neither a change event nor a tombstone")
 TRUNCATE_NOT_APPLIED = ("TRUNCATE TABLE in MySQL, not applied: both sinks keep the table's rows until it is "
                         "re-snapshotted (README: TRUNCATE)")
 CHANGE_TYPES = {"r": "SNAPSHOT", "c": "INSERT", "u": "UPDATE", "d": "DELETE"}
@@ -96,7 +98,7 @@ def decode_record(
 ) -> ChangeEvent | None:
     """Decode one Kafka record of a Debezium topic.
 
-    Returns None for a tombstone (value None or empty). Raises DecodeError (see errors.DecodeError for
+    Returns None for a tombstone (a null value). Raises DecodeError (see errors.DecodeError for
     the kinds) for anything that is not a valid change event.
 
     key_columns: the table's primary-key columns from the configuration. When given, the key is taken
@@ -107,8 +109,10 @@ def decode_record(
         if isinstance(key_columns, str) or not key_columns:
             raise ValueError(f"key_columns must be a non-empty sequence of column names, got {key_columns!r}")
         key_columns = tuple(key_columns)
-    if value is None or len(value) == 0:
+    if value is None:
         return None
+    if len(value) == 0:
+        raise DecodeError("empty_value", EMPTY_VALUE)
 
     envelope = _parse_json(value, "value")
     payload, schema = _envelope_parts(envelope)

@@ -33,6 +33,7 @@ class DecodeError(PipelineError):
 
     Kinds:
       malformed_json           key or value is not UTF-8 JSON
+      empty_value              a value of 0 bytes (a tombstone's value is null, not empty)
       not_an_envelope          JSON, but not a Debezium envelope: no schema/payload/op/source, no
                                source.db/table/ts_ms, or the row image the op needs (after for r/c/u,
                                before for d) is missing
@@ -53,6 +54,7 @@ class DecodeError(PipelineError):
     KINDS = frozenset(
         {
             "malformed_json",
+            "empty_value",
             "not_an_envelope",
             "unknown_op",
             "truncate",

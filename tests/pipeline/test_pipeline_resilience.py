@@ -47,6 +47,8 @@ def test_bad_records_go_to_dead_letters_and_the_stream_goes_on(pipeline, lake):
     producer = Producer(kafka_config(**{"acks": "all"}))
     for value in bad.values():
         producer.produce(BANK_ACCOUNTS_TOPIC, key=None, value=value)
+    empty_key = json.dumps({"id": marker}).encode()  # an empty value, not a (null) tombstone
+    producer.produce(BANK_ACCOUNTS_TOPIC, key=empty_key, value=b"")
     assert producer.flush(15) == 0
 
     with mysql_connect() as conn, conn.cursor() as cur:  # a good change after the bad ones
@@ -62,6 +64,9 @@ def test_bad_records_go_to_dead_letters_and_the_stream_goes_on(pipeline, lake):
         problems = [] if len(rows) == len(bad) else [f"dead letters so far: {[r[:2] for r in rows]}"]
         if not pg_rows("SELECT 1 FROM bank_accounts_current WHERE id = %s", (good_id,)):
             problems.append("the good change after them has not arrived")
+        if not pg_rows("SELECT 1 FROM cdc_dead_letters WHERE kafka_key = %s AND error_kind = 'empty_value' "
+                       "AND kafka_value = ''::bytea", (empty_key,)):
+            problems.append("the empty value is not a dead letter")
         return problems
 
     wait_for(landed, 120, "bad records in cdc_dead_letters")

@@ -190,10 +190,16 @@ def test_snapshot_rows_share_one_sequence():
 # --- tombstones and input types -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [None, b""])
-def test_tombstone_is_none(value):
-    assert decode_record(ACCOUNTS_TOPIC, 0, 8, b'{"schema":null,"payload":{"id":6}}', value) is None
-    assert decode_record(ACCOUNTS_TOPIC, 0, 8, None, value, key_columns=("id",)) is None
+def test_tombstone_is_none():
+    assert decode_record(ACCOUNTS_TOPIC, 0, 8, b'{"schema":null,"payload":{"id":6}}', None) is None
+    assert decode_record(ACCOUNTS_TOPIC, 0, 8, None, None, key_columns=("id",)) is None
+
+
+@pytest.mark.parametrize("value", [b"", "", bytearray()])
+def test_an_empty_value_is_not_a_tombstone(value):
+    with pytest.raises(DecodeError) as raised:
+        decode_record(ACCOUNTS_TOPIC, 0, 8, b'{"schema":null,"payload":{"id":6}}', value)
+    assert raised.value.kind == "empty_value" and "tombstone as a null value" in raised.value.reason
 
 
 @pytest.mark.parametrize("wrap", [str, bytearray, memoryview])
@@ -379,6 +385,7 @@ D7 = golden_record(ACCOUNTS_TOPIC, 0, 7)  # the delete of id 6
 ERROR_CASES = [
     # (id, record, decode kwargs, kind, words the reason must contain)
     ("truncated json", {**U4, "value": U4["value"][:-5]}, {}, "malformed_json", ["not valid JSON"]),
+    ("empty value", {**U4, "value": ""}, {}, "empty_value", ["0 bytes", "null"]),
     ("not utf-8", b'{"payload": "\xff\xfe"}', {}, "malformed_json", ["not UTF-8", "byte 13"]),
     ("malformed key", {**U4, "key": '{"schema":'}, {}, "malformed_json", ["key"]),
     ("json array", {**U4, "value": "[1, 2, 3]"}, {}, "not_an_envelope", ["schema and payload"]),

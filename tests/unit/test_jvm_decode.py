@@ -255,10 +255,10 @@ def test_debezium_unit_cases_decode_identically(spark):
     for wrap in (td.U4, td.D7):
         cases.append(record_case("golden U4/D7", wrap, None))
         cases.append(Case("tombstone", b'{"schema":null,"payload":{"id":6}}', None, ACCOUNTS_TOPIC))
-        cases.append(Case("tombstone empty", None, b"", ACCOUNTS_TOPIC, ("id",)))
+        cases.append(Case("empty value", None, b"", ACCOUNTS_TOPIC, ("id",)))
     python = assert_identical(spark, cases)
     assert {r["_error_kind"] for r in python} >= {
-        "malformed_json", "not_an_envelope", "unknown_op", "truncate", "missing_key", "type_mismatch",
+        "malformed_json", "empty_value", "not_an_envelope", "unknown_op", "truncate", "missing_key", "type_mismatch",
         "schema_incompatible", "missing_source_position"}
     print(f"test_debezium cases: {len(cases)} rows identical")
 

@@ -32,6 +32,8 @@ final class Decoder {
     private static final BigInteger POS_LIMIT = BigInteger.TEN.pow(12);
     private static final BigInteger ROW_LIMIT = BigInteger.TEN.pow(6);
     private static final int MAX_DECIMAL_PRECISION = 38;
+    static final String EMPTY_VALUE = "the value is empty (0 bytes), not null: Debezium writes a tombstone as a null "
+            + "value, so this record is neither a change event nor a tombstone";
     static final String TRUNCATE_NOT_APPLIED = "TRUNCATE TABLE in MySQL, not applied: both sinks keep the table's rows "
             + "until it is re-snapshotted (README: TRUNCATE)";
 
@@ -88,7 +90,8 @@ final class Decoder {
 
     /** decode_record for a validated key_columns (null: the Kafka key); null for a tombstone. */
     static ChangeEvent decodeRecord(byte[] key, byte[] value, List<String> keyColumns) throws DecodeException, PyException {
-        if (value == null || value.length == 0) return null;
+        if (value == null) return null;
+        if (value.length == 0) throw error("empty_value", EMPTY_VALUE);
         SchemaCache.Parsed parsed = parseJson(value, "value");
         Object envelope = parsed.document;
         // _envelope_parts
