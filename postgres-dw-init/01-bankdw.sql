@@ -1,5 +1,6 @@
--- Warehouse schema (seed 000), run once by `make up` on the first start of PostgreSQL, as the
--- warehouse owner in its database. The streaming job creates the same three tables for any other
+-- Warehouse schema (seed 000), run once by `make up` on the first start of PostgreSQL (and by the
+-- postgres image's entrypoint), in the warehouse database, as the pipeline's role (00-roles.sql), so
+-- that role owns these tables. The streaming job creates the same three tables for any other
 -- configured source table, and adds columns when MySQL gains them.
 --
 -- Metadata columns start with an underscore so they can never collide with a source column:
@@ -11,6 +12,10 @@
 --   _binlog_*     the binlog coordinates themselves
 --   _kafka_*      where the change event sits in Kafka (unique per event)
 --   _batch_id     the streaming micro-batch that loaded the row
+
+\set ON_ERROR_STOP on
+\getenv writer CDC_PG_USER
+SET ROLE :"writer";
 
 CREATE TABLE bank_accounts_history (
     _history_id       BIGSERIAL      PRIMARY KEY,
@@ -109,3 +114,5 @@ SELECT dead_letter_id, kafka_topic, kafka_partition, kafka_offset, kafka_timesta
        encode(kafka_key, 'escape') AS kafka_key, encode(kafka_value, 'escape') AS kafka_value,
        error_kind, reason, batch_id, failed_at
 FROM cdc_dead_letters;
+
+RESET ROLE;

@@ -255,13 +255,13 @@ class PostgreSQL(Service):
             shutil.rmtree(self.datadir, ignore_errors=True)
             self.datadir.mkdir(parents=True)
             pwfile = self.dir / ".pwfile"
-            pwfile.write_text(self.s.pg_password + "\n")
+            pwfile.write_text(self.s.pg_admin_password + "\n")
             if self.run_as:
                 shutil.chown(self.datadir, self.run_as, self.run_as)
                 shutil.chown(pwfile, self.run_as, self.run_as)
             pwfile.chmod(0o600)
             try:
-                run_logged([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.s.pg_user,
+                run_logged([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.s.pg_admin_user,
                             f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
                             "--encoding=UTF8", "--locale=C.UTF-8"], self.log_file, self.name, user=self.run_as)
             finally:
@@ -272,10 +272,19 @@ class PostgreSQL(Service):
         self.proc.spawn([str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
                          "-c", f"listen_addresses={self.s.host}"], user=self.run_as)
 
+    def admin(self) -> tuple[str, str]:
+        """The administrator's user and password: the superuser initdb created. A data directory set up
+        before the pipeline had a role of its own has the pipeline's user as its superuser."""
+        marker = self.datadir / INIT_MARKER
+        if marker.exists() and "admin=" not in marker.read_text():
+            return self.s.pg_user, self.s.pg_password
+        return self.s.pg_admin_user, self.s.pg_admin_password
+
     def connect(self, database: str | None = None):
         import psycopg2
-        return psycopg2.connect(host=self.s.host, port=self.port, user=self.s.pg_user,
-                                password=self.s.pg_password, dbname=database or "postgres", connect_timeout=3)
+        user, password = self.admin()
+        return psycopg2.connect(host=self.s.host, port=self.port, user=user, password=password,
+                                dbname=database or "postgres", connect_timeout=3)
 
     def health(self) -> bool:
         with self.connect() as conn, conn.cursor() as cur:
@@ -289,19 +298,19 @@ class PostgreSQL(Service):
         conn = self.connect()
         conn.autocommit = True
         with conn.cursor() as cur:
-            for db in (self.s.pg_database, self.s.pg_catalog_database):
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                if cur.fetchone() is None:
-                    cur.execute(f"CREATE DATABASE {sql_ident(db)} OWNER {sql_ident(self.s.pg_user)}")
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.s.pg_database,))
+            if cur.fetchone() is None:  # as the postgres image makes POSTGRES_DB; 00-roles.sql does the rest
+                cur.execute(f"CREATE DATABASE {sql_ident(self.s.pg_database)}")
         conn.close()
-        env = dict(os.environ, PGPASSWORD=self.s.pg_password)
+        # The scripts read the pipeline's role, its password and the catalog database from the environment.
+        env = dict(os.environ, **self.s.env(), PGPASSWORD=self.s.pg_admin_password)
         for script in sorted((REPO_ROOT / "postgres-dw-init").glob("*.sql")):
             proc = subprocess.run([str(self.bindir / "psql"), "-h", self.s.host, "-p", str(self.port),
-                                   "-U", self.s.pg_user, "-d", self.s.pg_database, "-v", "ON_ERROR_STOP=1",
+                                   "-U", self.s.pg_admin_user, "-d", self.s.pg_database, "-v", "ON_ERROR_STOP=1",
                                    "-q", "-f", str(script)], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise ServiceError(f"postgres: {script.name} failed: {proc.stderr.strip()}")
-        (self.datadir / INIT_MARKER).write_text("ok\n")
+        (self.datadir / INIT_MARKER).write_text(f"ok\nadmin={self.s.pg_admin_user}\n")
 
 
 class SeaweedFS(Service):

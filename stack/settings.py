@@ -22,6 +22,8 @@ class StackSettings:
     pg_port: int
     pg_user: str
     pg_password: str
+    pg_admin_user: str
+    pg_admin_password: str
     pg_database: str
     pg_catalog_database: str
     s3_port: int
@@ -68,10 +70,13 @@ class StackSettings:
         return f"http://{self.host}:{self.spark_worker_ui_port}"
 
     def env(self) -> dict[str, str]:
-        """The settings as CDC_* variables, so child processes and config files see the same values."""
+        """The settings as CDC_* variables, so child processes and config files see the same values.
+        The servers' administrator passwords are not among them: only the stack that sets the servers
+        up uses them (the job, Connect and the tests' readers log in as their own users)."""
         out = {}
         for f in fields(self):
-            out[ENV_NAMES.get(f.name, "CDC_" + f.name.upper())] = str(getattr(self, f.name))
+            if f.name not in ADMIN_SECRETS:
+                out[ENV_NAMES.get(f.name, "CDC_" + f.name.upper())] = str(getattr(self, f.name))
         out["CDC_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
         out["CDC_S3_ENDPOINT"] = self.s3_endpoint
         out["CDC_MYSQL_HOST"] = self.host
@@ -87,8 +92,12 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     "mysql_password": ("CDC_MYSQL_PASSWORD", "dbz"),
     "mysql_root_password": ("CDC_MYSQL_ROOT_PASSWORD", "rootpw"),
     "pg_port": ("CDC_PG_PORT", 5432),
+    # The pipeline's role: owns the warehouse tables, nothing else (no superuser, no CREATEDB/CREATEROLE).
     "pg_user": ("CDC_PG_USER", "dwuser"),
     "pg_password": ("CDC_PG_PASSWORD", "dwpassword"),
+    # The superuser initdb creates; the stack uses it to create the databases and the pipeline's role.
+    "pg_admin_user": ("CDC_PG_ADMIN_USER", "dwadmin"),
+    "pg_admin_password": ("CDC_PG_ADMIN_PASSWORD", "dwadminpassword"),
     "pg_database": ("CDC_PG_DATABASE", "bankdw"),
     "pg_catalog_database": ("CDC_PG_CATALOG_DATABASE", "iceberg_catalog"),
     "s3_port": ("CDC_S3_PORT", 8333),
@@ -113,6 +122,7 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     "host": ("CDC_HOST", "127.0.0.1"),
 }
 ENV_NAMES = {name: env for name, (env, _) in _DEFAULTS.items()}
+ADMIN_SECRETS = frozenset({"mysql_root_password", "pg_admin_password"})
 
 
 def load_settings(environ: dict[str, str] | None = None) -> StackSettings:

@@ -25,9 +25,17 @@ def mysql_connect(database: str = "bankdb"):
 
 
 def pg_connect(database: str | None = None):
+    """As the pipeline's role (what the job and `make verify` log in as)."""
     import psycopg2
     return psycopg2.connect(host=SETTINGS.host, port=SETTINGS.pg_port, user=SETTINGS.pg_user,
                             password=SETTINGS.pg_password, dbname=database or SETTINGS.pg_database)
+
+
+def pg_admin_connect(database: str | None = None):
+    """As the administrator initdb created (a test that makes databases)."""
+    import psycopg2
+    return psycopg2.connect(host=SETTINGS.host, port=SETTINGS.pg_port, user=SETTINGS.pg_admin_user,
+                            password=SETTINGS.pg_admin_password, dbname=database or SETTINGS.pg_database)
 
 
 def kafka_config(**extra) -> dict:

@@ -33,7 +33,7 @@ MAVEN_POM = REPO / "jars" / "pom.xml"
 SPARK_JARS = REPO / "jars" / "spark"
 
 PIPELINE_SERVICES = {"mysql", "postgres", "minio", "kafka", "connect", "spark"}
-ONE_SHOT_SERVICES = {"mysql-setup", "postgres-setup", "minio-setup", "connect-setup"}
+ONE_SHOT_SERVICES = {"mysql-setup", "minio-setup", "connect-setup"}
 # The host-side defaults are the local stack's (stack/settings.py), so the README's host commands work as they are.
 DEFAULT_HOST_PORTS = {"mysql": {3307}, "postgres": {5432}, "minio": {8333, 9001}, "kafka": {9092},
                       "connect": {8083}, "spark": {4040}}
@@ -322,15 +322,19 @@ def test_pipeline_yaml_resolves_to_compose_services_in_spark(compose):
 def test_credentials_and_host_ports_come_from_cdc_variables():
     overrides = {"CDC_MYSQL_PASSWORD": "my-pw-1", "CDC_MYSQL_ROOT_PASSWORD": "my-root-2",
                  "CDC_PG_PASSWORD": "pg-pw-3", "CDC_S3_SECRET_KEY": "s3-secret-4", "CDC_S3_ACCESS_KEY": "s3-key-5",
+                 "CDC_PG_ADMIN_PASSWORD": "pg-admin-6", "CDC_PG_ADMIN_USER": "pg-admin-user-7",
                  "CDC_PG_PORT": "6543", "CDC_KAFKA_PORT": "19999", "CDC_MYSQL_PORT": "13306"}
     compose = compose_config(**overrides)
     text = yaml.safe_dump(compose)
-    for default in ("dwpassword", "rootpw", "cdcsecret", "cdcadmin"):
+    for default in ("dwpassword", "dwadminpassword", "rootpw", "cdcsecret", "cdcadmin"):
         assert default not in text, f"{default!r} is hard-coded somewhere in docker-compose.yml"
     assert not re.search(r"\bdbz\b", text), "the MySQL password 'dbz' is hard-coded"
 
-    assert env_of(compose, "postgres")["POSTGRES_PASSWORD"] == "pg-pw-3"
-    assert env_of(compose, "postgres-setup")["CDC_PG_PASSWORD"] == "pg-pw-3"
+    # the administrator is the image's superuser; the pipeline's role is created by postgres-dw-init
+    postgres = env_of(compose, "postgres")
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"]) == ("pg-admin-user-7", "pg-admin-6")
+    assert postgres["CDC_PG_PASSWORD"] == "pg-pw-3"
+    assert "pg-admin-6" not in yaml.safe_dump({k: v for k, v in compose["services"].items() if k != "postgres"})
     assert env_of(compose, "mysql")["MYSQL_ROOT_PASSWORD"] == "my-root-2"
     assert env_of(compose, "connect")["CDC_MYSQL_PASSWORD"] == "my-pw-1"
     assert env_of(compose, "minio")["MINIO_ROOT_PASSWORD"] == "s3-secret-4"
@@ -378,10 +382,9 @@ def test_services_start_after_what_they_need(compose):
                 assert dep in ONE_SHOT_SERVICES
     assert conditions("connect") == {"kafka": "service_healthy"}
     assert conditions("mysql-setup") == {"mysql": "service_healthy"}
-    assert conditions("postgres-setup") == {"postgres": "service_healthy"}
     assert conditions("minio-setup") == {"minio": "service_healthy"}
     assert conditions("connect-setup") == {"connect": "service_healthy", "mysql-setup": "service_completed_successfully"}
-    assert conditions("spark") == {"kafka": "service_healthy", "postgres-setup": "service_completed_successfully",
+    assert conditions("spark") == {"kafka": "service_healthy", "postgres": "service_healthy",
                                    "minio-setup": "service_completed_successfully",
                                    "connect-setup": "service_completed_successfully"}
     for name in ONE_SHOT_SERVICES:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import pytest
 
 from cdc_pipeline.config import PipelineConfig
 from cdc_pipeline.control import ControlPlane
 from pipeline_support import CONFIG
-from stack_support import pg_connect
+from stack_support import SETTINGS, pg_admin_connect, pg_connect
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +21,14 @@ pytestmark = pytest.mark.integration
 def fresh_database():
     """A throwaway database: the warehouse's own control tables exist already."""
     name = f"cdc_fresh_{uuid.uuid4().hex[:8]}"
-    admin = pg_connect()
+    admin = pg_admin_connect()
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
+            cur.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{SETTINGS.pg_user}"')
+        with closing(pg_admin_connect(name)) as conn, conn, conn.cursor() as cur:
+            cur.execute(f'GRANT USAGE, CREATE ON SCHEMA public TO "{SETTINGS.pg_user}"')
         yield name
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

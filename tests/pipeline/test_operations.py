@@ -215,7 +215,7 @@ def test_no_secret_on_any_command_line_of_the_running_stack(pipeline):
     assert job_alive()
     lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
     assert any("cdc_stream.py" in line for line in lines), "the job's command line is not in ps"
-    for name in ("pg_password", "s3_secret_key", "mysql_password", "mysql_root_password"):
+    for name in ("pg_password", "pg_admin_password", "s3_secret_key", "mysql_password", "mysql_root_password"):
         secret = getattr(SETTINGS, name)
         shown = [line[:300] for line in lines if re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", line)]
         assert not shown, f"{name} is on a command line: {shown}"
@@ -277,3 +277,38 @@ def test_a_mysql_truncate_is_a_dead_letter_and_an_alert_and_the_stream_goes_on(p
     wait_converged(lake, timeout=180)
     assert job_alive(), job_log_tail()
 
+
+
+def test_the_job_writes_postgresql_as_a_role_that_owns_only_the_warehouse_tables(pipeline, lake):
+    """Not the superuser initdb creates: a role the stack creates, that owns the warehouse tables (those
+    the init SQL makes and those the job makes) and may do nothing an administrator does."""
+    import psycopg2
+
+    wait_converged(lake, timeout=300)  # every table the job makes exists
+
+    role = CONFIG.postgres.user
+    assert role != SETTINGS.pg_admin_user
+    [attributes] = pg_rows("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
+                           "FROM pg_roles WHERE rolname = %s", (role,))
+    assert attributes == (False, False, False, False, False), attributes
+    # the job's sessions (its checkpoint leases name themselves after the query) log in as that role
+    sessions = pg_rows("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name LIKE %s",
+                       (f"{CONFIG.job.query_name}.%",))
+    assert sessions == [(role,)], sessions
+    owners = dict(pg_rows("SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c "
+                          "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                          "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')"))
+    for table in ("bank_accounts_history", "bank_accounts_current", "transactions_current", "user_account_stats",
+                  "cdc_batches", "cdc_dead_letters", "cdc_sink_schemas"):
+        assert owners.get(table) == role, (table, owners.get(table))
+    assert {owner for owner in owners.values()} == {role}, owners
+    [(database_owner,)] = pg_rows("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+    assert database_owner == SETTINGS.pg_admin_user
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        conn = psycopg2.connect(**CONFIG.postgres.connect_kwargs())
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("CREATE ROLE cdc_should_not_exist")
+        finally:
+            conn.close()
