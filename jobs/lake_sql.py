@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cdc_pipeline.config_loader import load_config  # noqa: E402
 from cdc_pipeline.spark_session import build_session  # noqa: E402
+from stack.settings import with_stack_defaults  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -17,7 +18,8 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="conf/pipeline.yaml")
     parser.add_argument("--rows", type=int, default=50)
     args = parser.parse_args(argv)
-    spark = build_session(load_config(args.config), app_name="cdc-lake-sql", master="local[1]",
+    # CDC_* overrides as `make submit` applies them (a moved S3 port moves the endpoint too)
+    spark = build_session(load_config(args.config, with_stack_defaults()), app_name="cdc-lake-sql", master="local[1]",
                           extra={"spark.ui.enabled": "false"})
     spark.sparkContext.setLogLevel("ERROR")
     spark.sql(args.sql).show(args.rows, truncate=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -19,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cdc_pipeline.config_loader import load_config  # noqa: E402
 from cdc_pipeline.errors import PipelineError  # noqa: E402
 from cdc_pipeline.verify import DEFAULT_LIMIT, exit_code, render_json, render_text, verify_pipeline  # noqa: E402
+from stack.settings import with_stack_defaults  # noqa: E402
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -69,19 +69,8 @@ def _first_line(err: BaseException) -> str:
     return (java[0] if java else lines[0])[:500]
 
 
-def environment() -> dict[str, str]:
-    """os.environ, plus what the local stack derives from it (CDC_S3_ENDPOINT from CDC_S3_PORT, ...) for
-    variables that are not set: the same values `make submit` gives the job. Set variables win."""
-    try:
-        from stack.settings import load_settings
-        derived = load_settings().env()
-    except Exception:  # no stack package, or settings it rejects: the environment alone
-        derived = {}
-    return {**derived, **os.environ}
-
-
 def run(args, progress) -> list:
-    config = load_config(args.config, environment())
+    config = load_config(args.config, with_stack_defaults())
     names = [t.name for t in config.tables]
     unknown = [t for t in args.table if t not in names]
     if unknown:

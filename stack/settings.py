@@ -125,6 +125,19 @@ ENV_NAMES = {name: env for name, (env, _) in _DEFAULTS.items()}
 ADMIN_SECRETS = frozenset({"mysql_root_password", "pg_admin_password"})
 
 
+def with_stack_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """`environ` (os.environ), plus what the local stack derives from it (CDC_S3_ENDPOINT from CDC_S3_PORT,
+    ...) for variables that are not set: what `make submit` gives the job, for the tools that read
+    conf/pipeline.yaml outside it (`make verify`, `make lake-sql`). Set variables win; settings the
+    stack rejects leave the environment as it is."""
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        derived = load_settings(environ).env()
+    except ValueError:
+        derived = {}
+    return {**derived, **environ}
+
+
 def load_settings(environ: dict[str, str] | None = None) -> StackSettings:
     environ = os.environ if environ is None else environ
     values = {}
