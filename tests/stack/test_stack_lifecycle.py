@@ -1,4 +1,5 @@
 """`make up` is idempotent, `make down` stops exactly the stack, and a full restart resumes CDC."""
+import json
 import random
 import subprocess
 import sys
@@ -32,7 +33,15 @@ def test_up_on_running_stack_changes_nothing():
     assert pids() == before
     assert connect.rest("GET", f"/connectors/{connect.connector_name}/config").json() == config_before
     assert connect.rest("GET", f"/connectors/{connect.connector_name}/tasks").json() == tasks_before
-    assert stack_cli("status").returncode == 0
+    # Every service is healthy. The exit code also speaks of the streaming job, which is whatever a user
+    # left it as (running, stopped, or dead after a `make down`): 1 only for a failed or dead job.
+    status = stack_cli("status", "--json")
+    document = json.loads(status.stdout)
+    assert all(row["healthy"] for row in document["services"]), document["services"]
+    job_state = document["job"]["state"]
+    job_failed = job_state == "permanently_failed" or job_state.startswith("dead")
+    assert status.returncode == (1 if job_failed else 0), (job_state, status.stderr[-2000:])
+    assert stack_cli("status", "--services-only").returncode == 0
 
 
 def test_down_stops_every_recorded_process_and_up_resumes_cdc(restore_stack):
