@@ -1,4 +1,5 @@
-"""python -m stack {jars|up|down|status|clean|start|stop|kill} — what the Makefile targets run."""
+"""python -m stack <command> — what the Makefile targets run. `stop` stops services (the stack's
+servers); `stop-job` (`make stop`) stops the streaming job."""
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,12 @@ def main(argv=None) -> int:
     p = sub.add_parser("jars", help="resolve and verify the pinned jars (Maven) and binaries, build our Java")
     p.add_argument("--update-lock", action="store_true",
                    help="re-resolve jars/pom.xml and rewrite jars/maven.lock (after a version change)")
-    for name in ("up", "down", "start", "stop", "kill"):
-        p = sub.add_parser(name)
+    for name, what in (("up", "start the services that are not running, in order, and wait until healthy"),
+                       ("down", "stop the services (graceful, then forced), in reverse order"),
+                       ("start", "start the named services (like up)"),
+                       ("stop", "stop the named services (like down); the streaming job: stop-job"),
+                       ("kill", "SIGKILL the named services (tests, chaos)")):
+        p = sub.add_parser(name, help=what)
         p.add_argument("services", nargs="*", help="service names (default: all)")
     p = sub.add_parser("status", help="services, connector, streaming job, warehouse and lakehouse on one screen")
     p.add_argument("--json", action="store_true")
