@@ -56,6 +56,8 @@ names the key path and the bad value.
 | `job.max_restarts` | int >= 0 | `10` | restarts of a failed query (from its checkpoint) in a row before the job gives up: permanently failed |
 | `job.restart_backoff_initial` | interval | `5 seconds` | wait before the first restart; doubles with each failure in a row |
 | `job.restart_backoff_max` | interval | `5 minutes` | longest wait between restarts |
+| `job.metrics_host` | string | `${CDC_METRICS_HOST:-127.0.0.1}` | address of the job's Prometheus endpoint |
+| `job.metrics_port` | int >= 0 | `${CDC_METRICS_PORT:-9464}` | port of the job's Prometheus endpoint (`/metrics`, per query: last batch, its age and seconds per step, rows, offsets behind per topic, changes per op, dead letters, starts, up); 0: none |
 | `alerts.webhook_url` | string | `${CDC_ALERT_WEBHOOK_URL:-}` | Slack-compatible incoming webhook (JSON `{"text": ...}`); empty: no alerts |
 | `alerts.min_interval` | interval | `15 minutes` | at most one alert per condition (query failure, a failed connector or task, dead letters) per interval |
 | `alerts.connect_url` | string | `http://${CDC_CONNECT_HOST:-127.0.0.1}:${CDC_CONNECT_PORT:-8083}` | Kafka Connect REST API the job watches for FAILED connectors and tasks; empty: not watched |
@@ -147,6 +149,8 @@ DEFAULTS: dict[str, Any] = {
     "job.max_restarts": 10,
     "job.restart_backoff_initial": "5 seconds",
     "job.restart_backoff_max": "5 minutes",
+    "job.metrics_host": "${CDC_METRICS_HOST:-127.0.0.1}",
+    "job.metrics_port": "${CDC_METRICS_PORT:-9464}",
     "alerts.webhook_url": "${CDC_ALERT_WEBHOOK_URL:-}",
     "alerts.min_interval": "15 minutes",
     "alerts.connect_url": "http://${CDC_CONNECT_HOST:-127.0.0.1}:${CDC_CONNECT_PORT:-8083}",
@@ -333,6 +337,8 @@ class JobConfig:
     max_restarts: int = 10
     restart_backoff_initial_ms: int = 5_000
     restart_backoff_max_ms: int = 300_000
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464  # 0: no endpoint
 
 
 @dataclass(frozen=True)

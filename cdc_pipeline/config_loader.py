@@ -389,6 +389,9 @@ class _Reader:
             max_restarts=self.integer(s, path, "max_restarts", minimum=0, what="an integer >= 0"),
             restart_backoff_initial_ms=self.interval(s, path, "restart_backoff_initial"),
             restart_backoff_max_ms=self.interval(s, path, "restart_backoff_max"),
+            metrics_host=self.string(s, path, "metrics_host"),
+            metrics_port=self.integer(s, path, "metrics_port", minimum=0, maximum=65535,
+                                      what="a port number (0: no endpoint)"),
         )
 
     def alerts(self, raw: Any) -> AlertsConfig:

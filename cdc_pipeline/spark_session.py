@@ -34,6 +34,11 @@ def session_conf(config, app_name: str) -> dict[str, str]:
         # Micro-batches are small: do not let a stage wait for data locality.
         "spark.locality.wait": "0s",
         "spark.sql.streaming.metricsEnabled": "true",
+        # Spark's own metrics (the streaming queries' too) in Prometheus's format on the UI's port:
+        # /metrics/prometheus (driver), /metrics/executors/prometheus.
+        "spark.ui.prometheus.enabled": "true",
+        "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
         # The paths' queries share the executors: a short PostgreSQL batch must not queue behind every
         # task of a large Iceberg stage (FIFO would); each query runs in its own pool (stream.start_query).
         "spark.scheduler.mode": "FAIR",

@@ -22,7 +22,7 @@ import time
 from cdc_pipeline.alerts import Alerter, ConnectorWatcher
 from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.lease import CheckpointLease, LeaseHeld
-from cdc_pipeline.metrics import BatchStats, ProgressLogger
+from cdc_pipeline.metrics import BatchStats, ProgressLogger, PrometheusExporter
 from cdc_pipeline.stream import BatchWriter, start_query
 from cdc_pipeline.supervisor import StatusFile, Supervisor
 
@@ -78,9 +78,14 @@ def main(argv=None) -> int:
         watcher = ConnectorWatcher(config.alerts.connect_url, config.alerts.check_interval_ms / 1000, alerter)
         watcher.start()
     status = StatusFile(config.job.status_file, config.job.query_name, {p.sink: p.query_name for p in paths})
-    status.update(spark_ui=spark.sparkContext.uiWebUrl)
+    exporter = PrometheusExporter()
+    metrics_url = exporter.serve(config.job.metrics_host, config.job.metrics_port) if config.job.metrics_port else None
+    status.update(spark_ui=spark.sparkContext.uiWebUrl, metrics_url=metrics_url)
+    if metrics_url:
+        log.info("Prometheus metrics: %s; Spark's own: %s/metrics/prometheus", metrics_url,
+                 (spark.sparkContext.uiWebUrl or "").rstrip("/"))
     routes = {p.query_name: (BatchStats(), status.path_status(p.sink)) for p in paths}
-    spark.streams.addListener(ProgressLogger(routes))
+    spark.streams.addListener(ProgressLogger(routes, exporter))
     job = config.job
     codes: dict[str, int] = {}
 

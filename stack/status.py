@@ -40,6 +40,7 @@ def job_section(settings: StackSettings, config) -> dict:
                                f"{config.source.max_offsets_per_trigger} records")
     paths = {name: {**path, "trigger": triggers.get(name)} for name, path in (status.get("paths") or {}).items()}
     return {"state": state, "pid": pid, "query_name": config.job.query_name, "spark_ui": status.get("spark_ui"),
+            "metrics": status.get("metrics_url"),
             "paths": paths,
             "last_error": status.get("last_error"), "restarts_in_a_row": status.get("restarts_in_a_row"),
             "restarts_total": status.get("restarts_total"), "next_restart_at": status.get("next_restart_at"),
@@ -128,6 +129,8 @@ def format_pipeline(status: dict) -> list[str]:
              + (f"  (PID {job['pid']})" if job["pid"] else "")]
     if job.get("spark_ui"):
         lines.append(f"  Spark UI         {job['spark_ui']}/StreamingQuery/")
+    if job.get("metrics"):
+        lines.append(f"  metrics          {job['metrics']} (Spark's: {job.get('spark_ui') or ''}/metrics/prometheus)")
     for name, path in (job.get("paths") or {}).items():
         lines.append(f"  {name + ' path':<16} {path['query_name']}: {path['state'].upper()}"
                      + (f", {path['trigger']}" if path.get("trigger") else "")

@@ -36,7 +36,7 @@ PIPELINE_SERVICES = {"mysql", "postgres", "minio", "kafka", "connect", "spark"}
 ONE_SHOT_SERVICES = {"mysql-setup", "minio-setup", "connect-setup"}
 # The host-side defaults are the local stack's (stack/settings.py), so the README's host commands work as they are.
 DEFAULT_HOST_PORTS = {"mysql": {3307}, "postgres": {5432}, "minio": {8333, 9001}, "kafka": {9092},
-                      "connect": {8083}, "spark": {4040}}
+                      "connect": {8083}, "spark": {4040, 9464}}
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-[^}]*)?\}")
 
 

@@ -312,3 +312,39 @@ def test_the_job_writes_postgresql_as_a_role_that_owns_only_the_warehouse_tables
                 cur.execute("CREATE ROLE cdc_should_not_exist")
         finally:
             conn.close()
+
+
+def test_the_job_serves_prometheus_metrics_of_both_paths_and_spark_its_own(pipeline, lake):
+    """What `make status` points to: the job's /metrics with a series per path that moves with a change,
+    and Spark's PrometheusServlet on the UI's port."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status = read_status(CONFIG.job.status_file)
+    url = status.get("metrics_url")
+    assert url == f"http://{CONFIG.job.metrics_host}:{CONFIG.job.metrics_port}/metrics", status
+
+    def scrape() -> dict[tuple, float]:
+        body = requests.get(url, timeout=10).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body) for s in family.samples}
+
+    paths = [p.query_name for p in CONFIG.sink_paths]
+    before = scrape()
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (5, %s, 3)",
+                    (f"metrics-{uuid.uuid4().hex[:8]}",))
+    wait_converged(lake, timeout=180)
+    after = scrape()
+    for query in paths:
+        q = (("query", query),)
+        assert after[("cdc_query_up", q)] == 1, query
+        assert after[("cdc_last_batch_id", q)] >= before.get(("cdc_last_batch_id", q), -1), query
+        assert after[("cdc_changes_total", (("op", "c"), ("query", query)))] > \
+            before.get(("cdc_changes_total", (("op", "c"), ("query", query))), 0), query
+        assert ("cdc_offsets_behind_latest", (("query", query), ("topic", BANK_ACCOUNTS_TOPIC))) in after, query
+    shown = subprocess.run([sys.executable, "-m", "stack", "status"], cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, **SETTINGS.env()}).stdout
+    assert url in shown, shown[-2000:]
+    spark_ui = status["spark_ui"].rstrip("/")
+    spark_text = requests.get(f"{spark_ui}/metrics/prometheus", timeout=10).text
+    assert "metrics_" in spark_text and "_driver_" in spark_text, spark_text[:500]

@@ -199,6 +199,7 @@ def test_latest_snapshot_from_table_metadata():
 def test_status_screen():
     status = {
         "job": {"state": "restarting", "pid": 42, "query_name": "q", "spark_ui": "http://127.0.0.1:4040",
+                "metrics": "http://127.0.0.1:9464/metrics",
                 "paths": {"postgres": {"query_name": "q.postgres", "state": "running", "trigger": "trigger 1 second",
                                        "last_batch": {"batch_id": 9, "timestamp": "2026-11-22T00:00:00Z",
                                                       "rows_in": 10, "input_rows_per_s": 5.0,
@@ -217,7 +218,8 @@ def test_status_screen():
                  "    last batch     #9 at 2026-11-22T00:00:00Z: 10 rows", "    lag            t 3",
                  "restarts         2 in a row (max 10), 3 in all; next at 2026-11-22T00:00:11Z",
                  "last error       2026-11-22T00:00:01Z: psycopg2.OperationalError: down",
-                 "WAREHOUSE  unreachable: connection refused", "t_current                    not created yet"):
+                 "WAREHOUSE  unreachable: connection refused", "t_current                    not created yet",
+                 "metrics          http://127.0.0.1:9464/metrics (Spark's: http://127.0.0.1:4040/metrics/prometheus)"):
         assert text in screen, text
     assert job_ok(status)
 
