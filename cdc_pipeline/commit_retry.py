@@ -4,7 +4,8 @@ The streaming job and the compaction job write the same tables. Iceberg's optimi
 one of two conflicting commits fail (a MERGE whose position deletes point at files a compaction just
 replaced; a compaction whose files got new deletes meanwhile). A statement may also lose a race before
 its commit: a maintenance run that rewrote files and then expired the snapshot the statement is
-reading deletes files under it (Iceberg's NotFoundException for a data or delete file). Both writers
+reading deletes files under it (Iceberg's NotFoundException for a data or delete file), or expired the
+snapshot it started from ("Snapshot … is not an ancestor of …" when its commit validates). Both writers
 are safe to re-run: the stream's MERGEs are guarded by sequence and dedup key, its appends check what
 is already logged, a compaction only rewrites what is still small. So such a failure is retried with
 backoff, on a fresh snapshot, instead of failing the query.
@@ -20,11 +21,13 @@ from typing import TypeVar
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Iceberg raises these when a concurrent commit changed what this one was based on, or removed a file
-# of the snapshot it reads (S3FileIO: "Location does not exist", HadoopFileIO: "File does not exist").
+# Iceberg raises these when a concurrent commit changed what this one was based on, removed a file of
+# the snapshot it reads (S3FileIO: "Location does not exist", HadoopFileIO: "File does not exist"), or
+# expired the snapshot it started from (the commit's validation cannot walk back to it).
 _CONFLICT = re.compile(r"org\.apache\.iceberg\.exceptions\.(ValidationException|CommitFailedException)"
                        r"|\b(ValidationException|CommitFailedException): "
-                       r"|\bNotFoundException: (Location|File) does not exist")
+                       r"|\bNotFoundException: (Location|File) does not exist"
+                       r"|\bSnapshot -?\d+ is not an ancestor of -?\d+")
 
 
 def exception_text(error: BaseException) -> str:

@@ -8,9 +8,9 @@ checkpoint's location, held by one connection for the driver's life:
 
 * a driver takes it before it starts the path's query (before Spark writes anything to the
   checkpoint) and is refused, with who holds it, when another session has it;
-* before each batch the driver checks that its session is still there; a session that ended (a
-  PostgreSQL restart, a network split) released the lock, so the driver takes it again, or stops that
-  path if someone else took it meanwhile.
+* before each batch, and every few seconds while the query is idle, the driver checks that its session
+  is still there; a session that ended (a PostgreSQL restart, a network split) released the lock, so
+  the driver takes it again at once, or stops that path if someone else took it meanwhile.
 
 The warehouse database is where the lease lives because every batch of both paths already needs it
 (schema registry, dead letters).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 
 from .errors import PipelineError
 from .sinks.postgres import connect
@@ -53,6 +54,9 @@ class CheckpointLease:
         self.query_name = query_name
         self.owner = f"{query_name} on {socket.gethostname()} pid {os.getpid()}"[:63]
         self._conn = None
+        self._lock = threading.RLock()  # the batch thread and the keeper share the session
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
@@ -62,6 +66,10 @@ class CheckpointLease:
         """Make sure this driver holds the lease: take it the first time, after that check that the
         session holding it is alive (one round trip), and take it again if the session ended.
         Raises LeaseHeld when another session holds it."""
+        with self._lock:
+            self._hold()
+
+    def _hold(self) -> None:
         if self._conn is not None:
             try:
                 with self._conn.cursor() as cur:
@@ -70,7 +78,7 @@ class CheckpointLease:
             except Exception as err:  # noqa: BLE001 - any failure means the session (and lock) is gone
                 log.warning("%s: the session holding the checkpoint lease ended (%s); taking it again",
                             self.query_name, str(err).strip()[:200])
-                self.release()
+                self._close()
         conn = connect(self.pg)
         try:
             conn.autocommit = True
@@ -93,7 +101,42 @@ class CheckpointLease:
         self._conn = conn
         log.info("%s: took the checkpoint lease (%s)", self.query_name, self.owner)
 
+    def hold_if_reachable(self) -> None:
+        """hold() before a query starts: refused when another driver holds the lease; when PostgreSQL
+        cannot be reached, the query starts anyway and its first batch takes the lease (or fails)
+        before it writes anything, as any batch does while the warehouse is down."""
+        try:
+            self.hold()
+        except LeaseHeld:
+            raise
+        except Exception as err:  # noqa: BLE001 - unreachable: decided at the first batch
+            log.warning("%s: cannot take the checkpoint lease yet (%s); the first batch takes it",
+                        self.query_name, " ".join(str(err).split())[:300])
+
+    def keep(self, interval_s: float = 5.0) -> None:
+        """Check the lease every `interval_s` in a daemon thread, so an idle query (no batch runs without
+        new records) takes it back right after its session ended, before another driver can."""
+        if self._keeper is not None:
+            return
+
+        def run():
+            while not self._stop.wait(interval_s):
+                try:
+                    self.hold()
+                except LeaseHeld as err:
+                    log.error("%s", err)
+                except Exception:  # noqa: BLE001 - PostgreSQL unreachable: the next round tries again
+                    pass
+
+        self._keeper = threading.Thread(target=run, name=f"lease-{self.query_name}", daemon=True)
+        self._keeper.start()
+
     def release(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()  # ends the session: PostgreSQL releases its advisory locks

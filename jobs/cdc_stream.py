@@ -60,13 +60,12 @@ def main(argv=None) -> int:
     leases = {p.sink: CheckpointLease(config.postgres, p.checkpoint_location, p.query_name) for p in paths}
     try:
         for lease in leases.values():
-            lease.hold()
+            lease.hold_if_reachable()
     except LeaseHeld as err:
         log.error("%s", err)
         return EXIT_LEASE_HELD
-    except Exception as err:  # noqa: BLE001 - PostgreSQL unreachable: each path takes it before it starts
-        log.warning("cannot take the checkpoint leases yet (%s); each path takes its own before it starts",
-                    str(err).strip()[:300])
+    for lease in leases.values():
+        lease.keep()
 
     from pyspark.sql import SparkSession
 
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
         writer = BatchWriter(config, path, batch_stats, alerter, lease=leases[path.sink])
 
         def start():
-            leases[path.sink].hold()  # before Spark writes to the checkpoint
+            leases[path.sink].hold_if_reachable()  # before Spark writes to the checkpoint
             query = start_query(spark, config, path, writer)
             log.info("query %s started (id %s, trigger %s); Spark UI: %s", query.name, query.id,
                      path.trigger_interval, spark.sparkContext.uiWebUrl)

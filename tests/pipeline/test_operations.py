@@ -223,10 +223,26 @@ def test_no_secret_on_any_command_line_of_the_running_stack(pipeline):
 
 def test_a_second_driver_on_the_same_checkpoints_is_refused(pipeline, lake):
     """A second `make submit` elsewhere (or a zombie driver) would run the same batches as the first:
-    it must exit at start, say who holds the checkpoint, and leave the first one running."""
+    it must exit at start, say who holds the checkpoint, and leave the first one running. The first
+    holds its lease even when its sessions end while it is idle (a PostgreSQL restart): it takes it
+    back by itself, without waiting for a batch."""
     import signal
 
     from stack import job
+
+    leases = f"{CONFIG.job.query_name}.%"
+
+    def lease_sessions() -> int:
+        return pg_rows("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s", (leases,))[0][0]
+
+    assert lease_sessions() == len(CONFIG.sink_paths)
+    terminated = pg_rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE %s",
+                         (leases,))
+    assert terminated and all(ok for (ok,) in terminated), terminated
+    deadline = time.monotonic() + 60
+    while lease_sessions() < len(CONFIG.sink_paths) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert lease_sessions() == len(CONFIG.sink_paths), "the idle job did not take its leases back"
 
     status_before = read_status(CONFIG.job.status_file)
     second = job.SparkApp("cdc-stream-second", job.STREAM.script, job.STREAM.ready_marker)

@@ -85,6 +85,9 @@ def test_summaries_of_procedure_rows():
     ("org.apache.spark.SparkException: Job aborted\nCaused by: org.apache.iceberg.exceptions.NotFoundException: "
      "Location does not exist: s3://lake/cdc/t_current/data/00001.parquet", True),
     ("org.apache.iceberg.exceptions.NotFoundException: File does not exist: /tmp/w/t/data/1.parquet", True),
+    ("pyspark.errors.exceptions.captured.IllegalArgumentException: Snapshot 4977286148257029772 is not an ancestor "
+     "of 776555088859825788", True),
+    ("java.lang.IllegalArgumentException: Cannot parse 'x' as an interval", False),
     ("org.apache.iceberg.exceptions.NoSuchTableException: Table does not exist: cdc.t", False),
     ("org.apache.spark.sql.AnalysisException: Table not found", False),
     ("java.net.ConnectException: Connection refused", False),
