@@ -68,6 +68,20 @@ def job_status() -> dict:
     return read_status(path if path.is_absolute() else REPO_ROOT / path) or {}
 
 
+def job_was_cancelled(ui: str, app: str, job_id: int, timeout: float = 10) -> bool:
+    """Whether the kill took: the job ended FAILED (a short job may have SUCCEEDED just before it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = requests.get(f"{ui}/api/v1/applications/{app}/jobs/{job_id}", timeout=2).json().get("status")
+        except (requests.RequestException, ValueError):
+            state = None
+        if state in ("FAILED", "SUCCEEDED"):
+            return state == "FAILED"
+        time.sleep(0.2)
+    return False
+
+
 def kill_path(sink: str, timeout: float = 60) -> str:
     """Cancel a running Spark job of one path's query through the Spark UI; wait (bounded) until that
     path's supervisor has restarted it. Returns what happened."""
@@ -89,8 +103,9 @@ def kill_path(sink: str, timeout: float = 60) -> str:
         for spark_job in running:
             if (spark_job.get("description") or "").startswith(path["query_name"] + "\n"):
                 requests.get(f"{ui}/jobs/job/kill/", params={"id": spark_job["jobId"]}, timeout=5)
-                cancelled = spark_job["jobId"]
-                break
+                if job_was_cancelled(ui, app, spark_job["jobId"]):
+                    cancelled = spark_job["jobId"]
+                break  # a job that finished before the kill reached it: look for another
         else:
             time.sleep(0.1)
     if cancelled is None:
