@@ -58,10 +58,6 @@ class CheckpointLease:
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._conn is not None
-
     def hold(self) -> None:
         """Make sure this driver holds the lease: take it the first time, after that check that the
         session holding it is alive (one round trip), and take it again if the session ended.

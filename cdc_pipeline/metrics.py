@@ -14,6 +14,8 @@ import time
 
 from pyspark.sql.streaming import StreamingQueryListener
 
+from .supervisor import lag_per_topic
+
 log = logging.getLogger("cdc_pipeline.progress")
 LAG_METRICS = ("minOffsetsBehindLatest", "maxOffsetsBehindLatest", "avgOffsetsBehindLatest")
 
@@ -94,7 +96,6 @@ class PrometheusExporter:
         self.up.labels(name).set(0)
 
     def batch_done(self, progress: dict, stats: dict) -> None:
-        from .supervisor import lag_per_topic
         name = progress.get("name") or "?"
         for source in progress.get("sources") or []:
             for topic, behind in lag_per_topic(source).items():

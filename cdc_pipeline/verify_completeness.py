@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .batch import KIND_CHANGE
 from .jvm_decode import decode_batch_jvm
-from .sinks.postgres_sql import quote_ident
+from .sinks.postgres_sql import quote_ident, quote_literal
 from .verify_readers import DEFAULT_LIMIT, _iceberg_exists, _spark_ident, key_order, normal, pg_columns
 from .vocabulary import changes_table, history_table
 
@@ -41,7 +41,7 @@ def kafka_changes(spark, config, table_cfg):
     dead = pg_frame(spark, config.postgres,
                     f"SELECT kafka_partition, kafka_offset FROM {quote_ident(config.postgres.schema)}."
                     f"{quote_ident(config.postgres.dead_letter_table)} WHERE kafka_topic = "
-                    f"'{table_cfg.topic.replace(chr(39), chr(39) * 2)}'")
+                    f"{quote_literal(table_cfg.topic)}")
     return changes.join(dead, ["kafka_partition", "kafka_offset"], "left_anti")
 
 
