@@ -36,6 +36,7 @@ MAVEN_SETS = {
     "kafka": "kafka",
     "debezium-mariadb": "connect-plugins/debezium-connector-mariadb",
     "debezium-mysql": "connect-plugins/debezium-connector-mysql",
+    "jmx-agent": "agents",  # Prometheus JMX exporter, the -javaagent of the broker and Connect
 }
 CONNECT_PLUGINS = REPO_ROOT / "jars" / "connect-plugins"
 
@@ -327,6 +328,14 @@ def ensure_jars(update_lock: bool = False) -> None:
         print(f"jars: {placed} set(s) or binaries placed, {built} built")
     else:
         print("jars: everything present and verified")
+
+
+def jmx_agent_jar() -> Path:
+    """The Prometheus JMX exporter agent jar (the jmx-agent set), for -javaagent:."""
+    found = sorted(set_dir("jmx-agent").glob("jmx_prometheus_javaagent-*.jar"))
+    if not found:
+        raise JarError(f"no Prometheus JMX exporter agent in {set_dir('jmx-agent')}; run `make jars`")
+    return found[-1]
 
 
 def spark_jars() -> list[Path]:

@@ -378,6 +378,17 @@ class SeaweedFS(Service):
         return [f"bucket: {self.s.lake_bucket} (Iceberg warehouse)"]
 
 
+def jmx_agent_option(host: str, port: int, rules: Path, service_name: str) -> str:
+    """-javaagent: of the Prometheus JMX exporter (jars/agents), serving the MBeans `rules` selects on
+    http://<host>:<port>/metrics; the agent's `host:port:config` form binds that address only."""
+    try:
+        wait_until(lambda: not port_is_open(host, port), 10, f"port {port} to be free", interval=0.2)
+    except ServiceError:
+        raise ServiceError(f"{service_name}: metrics port {port} is in use by a process this stack did not start "
+                           f"({port_owner(port)}); stop it or set the port's CDC_* variable (see README)") from None
+    return f"-javaagent:{jars.jmx_agent_jar()}={host}:{port}:{rules}"
+
+
 class KafkaBroker(Service):
     """Apache Kafka in KRaft mode, one node that is broker and controller, log under <state>/kafka/data."""
     name = "kafka"
@@ -432,7 +443,8 @@ class KafkaBroker(Service):
             run_logged([*java, "kafka.tools.StorageTool", "format", "--config", str(props),
                         "--cluster-id", cluster_id], self.log_file, self.name)
         heap = os.environ.get("CDC_KAFKA_HEAP", "512m")
-        self.proc.spawn([java[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        agent = jmx_agent_option(self.s.host, self.s.kafka_metrics_port, CONF / "jmx" / "kafka-broker.yaml", self.name)
+        self.proc.spawn([java[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true", agent,
                          *java[1:], "kafka.Kafka", str(props)], cwd=self.dir)
 
     def health(self) -> bool:
@@ -441,6 +453,9 @@ class KafkaBroker(Service):
         admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap, "socket.timeout.ms": 3000,
                              "log_level": 0})
         return bool(admin.list_topics(timeout=3).brokers)
+
+    def details(self) -> list[str]:
+        return [f"metrics: {self.s.kafka_metrics_url} (JMX exporter, conf/jmx/kafka-broker.yaml)"]
 
 
 class KafkaConnect(Service):
@@ -479,8 +494,10 @@ class KafkaConnect(Service):
                    CDC_CONNECT_HOST=self.s.host,
                    CDC_DEBEZIUM_HISTORY_FILE=str(self.dir / "schema-history.dat"))
         heap = os.environ.get("CDC_CONNECT_HEAP", "768m")
+        agent = jmx_agent_option(self.s.host, self.s.connect_metrics_port, CONF / "jmx" / "kafka-connect.yaml",
+                                 self.name)
         self.proc.spawn([
-            "java", "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java", "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true", agent,
             f"-Dlog4j2.configurationFile={CONF / 'kafka-log4j2.properties'}",
             "-cp", f"{classpath}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(worker),
         ], env=env, cwd=self.dir)
@@ -526,6 +543,10 @@ class KafkaConnect(Service):
         wait_until(self.connector_running, 90, f"connector {name} RUNNING", self.log_file, interval=1)
 
     def details(self) -> list[str]:
+        return [f"metrics: {self.s.connect_metrics_url} (JMX exporter, conf/jmx/kafka-connect.yaml)",
+                *self.connector_details()]
+
+    def connector_details(self) -> list[str]:
         try:
             status = self.connector_status()
         except Exception as err:

@@ -37,6 +37,8 @@ class StackSettings:
     kafka_port: int
     kafka_controller_port: int
     connect_port: int
+    kafka_metrics_port: int
+    connect_metrics_port: int
     spark_master_port: int
     spark_master_ui_port: int
     spark_worker_ui_port: int
@@ -56,6 +58,14 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def kafka_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.kafka_metrics_port}/metrics"
+
+    @property
+    def connect_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.connect_metrics_port}/metrics"
 
     @property
     def spark_master_url(self) -> str:
@@ -112,6 +122,9 @@ _DEFAULTS: dict[str, tuple[str, object]] = {
     # The KRaft controller listener of the one-node broker (broker and controller in one process).
     "kafka_controller_port": ("CDC_KAFKA_CONTROLLER_PORT", 9093),
     "connect_port": ("CDC_CONNECT_PORT", 8083),
+    # Prometheus JMX exporter agents (-javaagent, conf/jmx/) in the broker's and Connect's JVMs: /metrics.
+    "kafka_metrics_port": ("CDC_KAFKA_METRICS_PORT", 9404),
+    "connect_metrics_port": ("CDC_CONNECT_METRICS_PORT", 9405),
     # The Spark standalone cluster of `make cluster-up` (stack/spark_cluster.py).
     "spark_master_port": ("CDC_SPARK_MASTER_PORT", 7077),
     "spark_master_ui_port": ("CDC_SPARK_MASTER_UI_PORT", 8080),
