@@ -33,10 +33,13 @@ MAVEN_POM = REPO / "jars" / "pom.xml"
 SPARK_JARS = REPO / "jars" / "spark"
 
 PIPELINE_SERVICES = {"mysql", "postgres", "minio", "kafka", "connect", "spark"}
+MONITORING_SERVICES = {"prometheus", "grafana"}
 ONE_SHOT_SERVICES = {"mysql-setup", "minio-setup", "connect-setup"}
 # The host-side defaults are the local stack's (stack/settings.py), so the README's host commands work as they are.
-DEFAULT_HOST_PORTS = {"mysql": {3307}, "postgres": {5432}, "minio": {8333, 9001}, "kafka": {9092},
-                      "connect": {8083}, "spark": {4040, 9464}}
+DEFAULT_HOST_PORTS = {"mysql": {3307}, "postgres": {5432}, "minio": {8333, 9001}, "kafka": {9092, 9404},
+                      "connect": {8083, 9405}, "spark": {4040, 9464}, "prometheus": {9090}, "grafana": {3000}}
+MAVEN_LOCK = REPO / "jars" / "maven.lock"
+JAVAAGENT = re.compile(r"-javaagent:(?P<jar>[^=\s]+)=(?:(?P<host>[^:\s]+):)?(?P<port>\d+):(?P<config>\S+)")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-[^}]*)?\}")
 
 
@@ -362,7 +365,7 @@ def test_kafka_runs_kraft_and_advertises_its_service_name(compose):
 
 
 def test_long_running_services_have_healthchecks(compose):
-    for name in PIPELINE_SERVICES:
+    for name in PIPELINE_SERVICES | MONITORING_SERVICES:
         test = compose["services"][name].get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
 
@@ -471,3 +474,91 @@ def test_connect_reads_only_the_environment_variables_its_configs_use(compose):
         used = set().union(*(refs(t) for t in texts))
         assert used and all(re.fullmatch(pattern, name) for name in used), (pattern, used)
         assert not [n for n in NOT_FOR_CONNECT if re.fullmatch(pattern, n)], pattern
+
+
+# -- monitoring: JMX exporter agents, Prometheus, Grafana ------------------------------------------------
+
+
+def javaagent(compose: dict, name: str) -> re.Match:
+    match = JAVAAGENT.search(env_of(compose, name).get("KAFKA_OPTS", ""))
+    assert match, f"{name}: no -javaagent:<jar>=[host:]<port>:<config> in KAFKA_OPTS"
+    return match
+
+
+def test_broker_and_connect_run_the_local_stacks_jmx_exporter_agent_and_rules(compose):
+    locked = [line.split("\t") for line in MAVEN_LOCK.read_text().splitlines()
+              if line.startswith("jmx-agent\t")]
+    assert len(locked) == 1, "jars/maven.lock pins one jmx-agent jar"
+    agent_file = locked[0][1]
+    for name, rules in (("kafka", "kafka-broker.yaml"), ("connect", "kafka-connect.yaml")):
+        agent = javaagent(compose, name)
+        mounts = bind_mounts(compose["services"][name])
+        jar, config = Path(agent["jar"]), Path(agent["config"])
+        assert jar.name == agent_file, (jar, agent_file)
+        assert mounts.get(str(jar.parent)) == REPO / "jars" / "agents", f"{name}: {jar.parent} is not jars/agents"
+        assert mounts.get(str(config.parent)) == REPO / "conf" / "jmx", f"{name}: {config.parent} is not conf/jmx"
+        assert config.name == rules and (REPO / "conf" / "jmx" / rules).is_file()
+        # Inside the container the agent listens on every interface (Prometheus is another container);
+        # the host sees it on 127.0.0.1 only (test_published_ports_bind_loopback_only).
+        assert agent["host"] is None, agent.group(0)
+        assert int(agent["port"]) in {target for _, _, target in published_ports(compose["services"][name])}
+
+
+def test_jmx_metrics_host_ports_come_from_the_local_stacks_variables():
+    compose = compose_config(CDC_KAFKA_METRICS_PORT="19404", CDC_CONNECT_METRICS_PORT="19405",
+                             CDC_PROMETHEUS_PORT="19090", CDC_GRAFANA_PORT="13000")
+    assert ("127.0.0.1", 19404, 9404) in published_ports(compose["services"]["kafka"])
+    assert ("127.0.0.1", 19405, 9405) in published_ports(compose["services"]["connect"])
+    assert ("127.0.0.1", 19090, 9090) in published_ports(compose["services"]["prometheus"])
+    assert ("127.0.0.1", 13000, 3000) in published_ports(compose["services"]["grafana"])
+    from stack.settings import load_settings
+    local = load_settings({})
+    assert (local.kafka_metrics_port, local.connect_metrics_port) == (9404, 9405)
+
+
+def test_prometheus_scrapes_the_job_spark_the_broker_and_connect(compose):
+    from cdc_pipeline.spark_session import session_conf
+
+    service = compose["services"]["prometheus"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", service["image"]), service["image"]
+    config_file = Path(next(a.split("=", 1)[1] for a in service["command"] if a.startswith("--config.file=")))
+    source = bind_mounts(service)[str(config_file.parent)] / config_file.name
+    assert source == REPO / "conf" / "prometheus" / "prometheus.yml"
+    scrape = {job["job_name"]: job for job in yaml.safe_load(source.read_text())["scrape_configs"]}
+    targets = {name: [t for group in job["static_configs"] for t in group["targets"]] for name, job in scrape.items()}
+    assert set(targets) == {"cdc-job", "spark-driver", "kafka-broker", "kafka-connect"}, sorted(targets)
+    for name, addresses in targets.items():
+        for address in addresses:
+            host, port = address.rsplit(":", 1)
+            assert host in compose["services"], f"{name}: {host} is not a compose service"
+            listening = {target for _, _, target in published_ports(compose["services"][host])}
+            assert int(port) in listening, f"{name}: {host} does not listen on {port} ({sorted(listening)})"
+    spark = env_of(compose, "spark")
+    assert targets["cdc-job"] == [f"spark:{spark['CDC_METRICS_PORT']}"] and spark["CDC_METRICS_HOST"] == "0.0.0.0"
+    assert targets["spark-driver"] == ["spark:4040"]
+    servlet = session_conf(load_config(PIPELINE_YAML, spark), "x")["spark.metrics.conf.*.sink.prometheusServlet.path"]
+    assert scrape["spark-driver"]["metrics_path"] == servlet
+    assert targets["kafka-broker"] == [f"kafka:{javaagent(compose, 'kafka')['port']}"]
+    assert targets["kafka-connect"] == [f"connect:{javaagent(compose, 'connect')['port']}"]
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard(compose):
+    service = compose["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", service["image"]), service["image"]
+    mounts = bind_mounts(service)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    assert provisioning == REPO / "conf" / "grafana" / "provisioning"
+    [datasource_file] = sorted((provisioning / "datasources").glob("*.yaml"))
+    [datasource] = yaml.safe_load(datasource_file.read_text())["datasources"]
+    url = urlsplit(datasource["url"])
+    assert datasource["type"] == "prometheus" and url.hostname == "prometheus"
+    assert url.port in {target for _, _, target in published_ports(compose["services"]["prometheus"])}
+    [provider_file] = sorted((provisioning / "dashboards").glob("*.yaml"))
+    [provider] = yaml.safe_load(provider_file.read_text())["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    assert dashboards == REPO / "conf" / "grafana" / "dashboards"
+    dashboard = json.loads((dashboards / "cdc-pipeline.json").read_text())
+    assert {p["datasource"]["uid"] for p in dashboard["panels"] if p["type"] != "row"} == {datasource["uid"]}
+    home = Path(env_of(compose, "grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert mounts[str(home.parent)] / home.name == dashboards / "cdc-pipeline.json"
+    assert compose["services"]["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
