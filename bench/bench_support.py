@@ -14,7 +14,6 @@ import copy
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO_ROOT / "bench" / "out"
 sys.path.insert(0, str(REPO_ROOT))
 
+from cdc_pipeline.logs import read_events, record_time  # noqa: E402
 from stack import job  # noqa: E402
 from stack.settings import load_settings  # noqa: E402
 from stack.workload import mysql_connect  # noqa: E402,F401  (re-exported for the scripts)
@@ -280,36 +280,18 @@ def job_log_file() -> Path:
     return job.app_process(SETTINGS, BENCH_APP).log_file
 
 
-_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
-
-
 def read_batches(log_offset: int) -> list[dict]:
-    """The job's `cdc_batch` lines since `log_offset`, each with `logged_at` (epoch seconds)."""
-    out = []
-    try:
-        with open(job_log_file(), "rb") as fh:
-            fh.seek(log_offset)
-            text = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return out
-    for line in text.splitlines():
-        if '"event": "cdc_batch"' not in line:
-            continue
-        m = _LOG_TIME.match(line)
-        try:
-            rec = json.loads(line[line.index("{"):])
-        except ValueError:
-            continue
-        rec["logged_at"] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else time.time()
-        out.append(rec)
+    """The job's `cdc_batch` records since `log_offset`, each with `logged_at` (epoch seconds)."""
+    out = read_events(job_log_file(), "cdc_batch", log_offset)
+    for rec in out:
+        rec["logged_at"] = record_time(rec) or time.time()
     return out
 
 
 def log_errors(log_offset: int) -> list[str]:
-    with open(job_log_file(), "rb") as fh:
-        fh.seek(log_offset)
-        text = fh.read().decode(errors="replace")
-    return [line for line in text.splitlines() if "cdc_query_failed" in line or "Traceback" in line]
+    return [json.dumps(rec) for rec in read_events(job_log_file(), offset=log_offset)
+            if rec.get("event") == "cdc_query_failed" or "Traceback" in str(rec.get("message"))
+            or "Traceback" in str(rec.get("exc_info", ""))]
 
 
 def batch_end_offsets(batch: dict) -> dict[str, dict[int, int]]:

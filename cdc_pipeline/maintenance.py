@@ -219,13 +219,10 @@ def format_report(reports: list[StepReport]) -> str:
     return "\n".join(lines)
 
 
-def report_json(reports: list[StepReport], started: datetime, seconds: float) -> str:
-    """The run as one JSON line for machines (log shippers, alerting)."""
-    return json.dumps({
-        "event": "cdc_maintenance", "started": started.astimezone(timezone.utc).isoformat(),
-        "seconds": round(seconds, 2), "ok": run_ok(reports),
-        "steps": [asdict(r) for r in reports],
-    }, separators=(",", ":"))
+def report_fields(reports: list[StepReport], started: datetime, seconds: float) -> dict:
+    """The run for machines: the fields of its one `cdc_maintenance` log record (log shippers, alerting)."""
+    return {"started": started.astimezone(timezone.utc).isoformat(), "seconds": round(seconds, 2),
+            "ok": run_ok(reports), "steps": [asdict(r) for r in reports]}
 
 
 def run_ok(reports: list[StepReport]) -> bool:

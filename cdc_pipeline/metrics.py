@@ -14,6 +14,7 @@ import time
 
 from pyspark.sql.streaming import StreamingQueryListener
 
+from .logs import log_event
 from .supervisor import lag_per_topic
 
 log = logging.getLogger("cdc_pipeline.progress")
@@ -40,11 +41,10 @@ class BatchStats:
 
 
 def progress_line(progress: dict, stats: dict) -> dict:
-    """The one-line summary of a batch, from Spark's progress JSON and our own counts."""
+    """The fields of a batch's `cdc_batch` log record, from Spark's progress JSON and our own counts."""
     sources = progress.get("sources") or [{}]
     metrics = sources[0].get("metrics") or {}
     return {
-        "event": "cdc_batch",
         "query": progress.get("name"),
         "batch_id": progress.get("batchId"),
         "rows_in": progress.get("numInputRows"),
@@ -150,8 +150,7 @@ class ProgressLogger(StreamingQueryListener):
         self._names[str(event.id)] = event.name
         if self.exporter is not None:
             self.exporter.query_started(event.name)
-        log.info(json.dumps({"event": "cdc_query_started", "id": str(event.id), "run_id": str(event.runId),
-                             "name": event.name}))
+        log_event(log, "cdc_query_started", id=str(event.id), run_id=str(event.runId), query=event.name)
 
     def onQueryProgress(self, event):
         progress = json.loads(event.progress.json)
@@ -163,7 +162,7 @@ class ProgressLogger(StreamingQueryListener):
             self.exporter.batch_done(progress, stats)
         if progress.get("numInputRows", 0) == 0 and not stats:
             return  # an idle trigger: nothing to report
-        log.info(json.dumps(progress_line(progress, stats), default=str))
+        log_event(log, "cdc_batch", **progress_line(progress, stats))
 
     def onQueryIdle(self, event):
         pass
@@ -172,6 +171,6 @@ class ProgressLogger(StreamingQueryListener):
         if self.exporter is not None and str(event.id) in self._names:
             self.exporter.query_ended(self._names[str(event.id)])
         if event.exception:
-            log.error(json.dumps({"event": "cdc_query_failed", "id": str(event.id), "error": event.exception}))
+            log_event(log, "cdc_query_failed", logging.ERROR, id=str(event.id), error=event.exception)
         else:
-            log.info(json.dumps({"event": "cdc_query_stopped", "id": str(event.id)}))
+            log_event(log, "cdc_query_stopped", id=str(event.id))

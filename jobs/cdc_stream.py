@@ -22,6 +22,7 @@ import time
 from cdc_pipeline.alerts import Alerter, ConnectorWatcher
 from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.lease import CheckpointLease, LeaseHeld
+from cdc_pipeline.logs import configure_json_logging
 from cdc_pipeline.metrics import BatchStats, ProgressLogger, PrometheusExporter
 from cdc_pipeline.stream import BatchWriter, start_query
 from cdc_pipeline.supervisor import StatusFile, Supervisor
@@ -42,9 +43,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="conf/pipeline.yaml")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
+    configure_json_logging()
     config = load_config(args.config)
 
     stop_requested = threading.Event()

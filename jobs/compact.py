@@ -1,7 +1,8 @@
 """spark-submit entry point of Iceberg maintenance: `make compact` (one run) and `make compact-schedule`.
 
-One run compacts every Iceberg table of the config (cdc_pipeline.maintenance) and prints what each
-step did as a table and as one JSON line; the exit code is 1 when a step failed. With --schedule it
+One run compacts every Iceberg table of the config (cdc_pipeline.maintenance) and logs what each
+step did as one JSON record (event `cdc_maintenance`, with the table a person reads in `table`; on a
+terminal the table is printed too); the exit code is 1 when a step failed. With --schedule it
 runs every `maintenance.interval` until SIGTERM/SIGINT, which ends it after the current step.
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 from datetime import datetime, timezone
 
 from cdc_pipeline.config_loader import load_config
-from cdc_pipeline.maintenance import TableMaintenance, format_report, report_json, run_every, run_ok
+from cdc_pipeline.logs import configure_json_logging, log_event
+from cdc_pipeline.maintenance import TableMaintenance, format_report, report_fields, run_every, run_ok
 
 log = logging.getLogger("cdc_pipeline.compact")
 
@@ -26,9 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--schedule", action="store_true", help="run every maintenance.interval until SIGTERM")
     parser.add_argument("--table", action="append", help="only this Iceberg table (repeatable), e.g. bank_accounts_current")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
+    configure_json_logging()
     config = load_config(args.config)
 
     from pyspark.sql import SparkSession
@@ -52,14 +52,16 @@ def main(argv=None) -> int:
     def run_once() -> None:
         started, clock = datetime.now(timezone.utc), time.monotonic()
         reports = maintenance.run(args.table)
-        print(format_report(reports), flush=True)
-        print(report_json(reports, started, time.monotonic() - clock), flush=True)
+        if sys.stdout.isatty():  # a person ran `make compact`; the log record below is for machines
+            print(format_report(reports), flush=True)
+        log_event(log, "cdc_maintenance", logging.INFO if run_ok(reports) else logging.WARNING,
+                  **report_fields(reports, started, time.monotonic() - clock), table=format_report(reports))
         if not run_ok(reports):
             failures.append(started)
 
     if args.schedule:
         interval_s = config.maintenance.interval_ms / 1000
-        log.info("cdc_maintenance_scheduled: every %.0f s until SIGTERM", interval_s)
+        log_event(log, "cdc_maintenance_scheduled", interval_s=interval_s)
         runs = run_every(interval_s, run_once, stop.is_set, stop.wait)
         log.info("scheduled maintenance stopped after %d run(s), %d with a failed step", runs, len(failures))
         spark.stop()

@@ -6,12 +6,17 @@ import argparse
 import dataclasses
 import json
 import os
+import logging
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from . import jars, job, spark_cluster
+from cdc_pipeline.logs import log_event
+
 from .errors import StackError
+from .logpipe import launcher_log
 from .services import all_services, service
 from .settings import load_settings
 
@@ -21,7 +26,9 @@ def cmd_up(settings, names):
     wanted = [svc for svc in services if not names or svc.name in names]
     for svc in wanted:
         print(f"{svc.name:<11} ...", end=" ", flush=True)
-        print(svc.start(), flush=True)
+        outcome = svc.start()
+        print(outcome, flush=True)
+        log_event(logging.getLogger("stack"), "service_start", service=svc.name, outcome=outcome)
     print("stack is up; `make status` shows it, logs are in", settings.state_dir / "logs")
 
 
@@ -34,7 +41,9 @@ def cmd_down(settings, names):
     for svc in reversed(all_services(settings)):
         if names and svc.name not in names:
             continue
-        print(f"{svc.name:<11} {svc.stop()}", flush=True)
+        outcome = svc.stop()
+        print(f"{svc.name:<11} {outcome}", flush=True)
+        log_event(logging.getLogger("stack"), "service_stop", service=svc.name, outcome=outcome)
 
 
 def status_rows(settings, services=None):
@@ -72,6 +81,51 @@ def cmd_status(settings, as_json, services=None, config_path=None):
         if not job_ok(pipeline):
             return 1
     return 0 if all(r["healthy"] for r in rows) else 1
+
+
+def run(args, settings) -> int:
+    """One command; its exit code."""
+    if args.command == "jars":
+        jars.ensure_jars(update_lock=args.update_lock)
+    elif args.command in ("up", "start"):
+        cmd_up(settings, args.services)
+    elif args.command in ("down", "stop"):
+        cmd_down(settings, args.services)
+    elif args.command == "kill":
+        for name in args.services:
+            service(settings, name).kill()
+    elif args.command == "status":
+        return cmd_status(settings, args.json, None, None if args.services_only else Path(args.config).resolve())
+    elif args.command == "submit":
+        print(job.submit(settings, args.master, Path(args.config).resolve()))
+    elif args.command == "stop-job":
+        print(job.stop(settings))
+    elif args.command == "compact":
+        tables = tuple(arg for name in args.table for arg in ("--table", name))
+        if args.schedule:
+            app = dataclasses.replace(job.COMPACTION, args=(*job.COMPACTION.args, *tables))
+            print(job.submit(settings, args.master, Path(args.config).resolve(), app=app))
+        else:
+            return job.run_foreground(settings, args.master, Path(args.config).resolve(), job.COMPACTION, tables)
+    elif args.command == "workload":
+        from .workload import RandomWorkload, mysql_connect
+        with mysql_connect(settings) as conn:
+            print(f"changed {RandomWorkload(args.seed).run(conn, changes=args.changes, rate=args.rate)} rows")
+    elif args.command == "compact-stop":
+        print(job.stop(settings, app=job.COMPACTION))
+    elif args.command == "cluster-up":
+        spark_cluster.up(settings)
+        cmd_status(settings, False, spark_cluster.cluster_services(settings))
+    elif args.command == "cluster-down":
+        spark_cluster.down(settings)
+    elif args.command == "cluster-status":
+        return cmd_status(settings, args.json, spark_cluster.cluster_services(settings))
+    elif args.command == "clean":
+        job.stop(settings)
+        cmd_down(settings, [])
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        print(f"removed {settings.state_dir}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -112,52 +166,19 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    started = time.monotonic()
     try:
         settings = load_settings()
-        if args.command == "jars":
-            jars.ensure_jars(update_lock=args.update_lock)
-        elif args.command in ("up", "start"):
-            cmd_up(settings, args.services)
-        elif args.command in ("down", "stop"):
-            cmd_down(settings, args.services)
-        elif args.command == "kill":
-            for name in args.services:
-                service(settings, name).kill()
-        elif args.command == "status":
-            return cmd_status(settings, args.json, None, None if args.services_only else Path(args.config).resolve())
-        elif args.command == "submit":
-            print(job.submit(settings, args.master, Path(args.config).resolve()))
-        elif args.command == "stop-job":
-            print(job.stop(settings))
-        elif args.command == "compact":
-            tables = tuple(arg for name in args.table for arg in ("--table", name))
-            if args.schedule:
-                app = dataclasses.replace(job.COMPACTION, args=(*job.COMPACTION.args, *tables))
-                print(job.submit(settings, args.master, Path(args.config).resolve(), app=app))
-            else:
-                return job.run_foreground(settings, args.master, Path(args.config).resolve(), job.COMPACTION, tables)
-        elif args.command == "workload":
-            from .workload import RandomWorkload, mysql_connect
-            with mysql_connect(settings) as conn:
-                print(f"changed {RandomWorkload(args.seed).run(conn, changes=args.changes, rate=args.rate)} rows")
-        elif args.command == "compact-stop":
-            print(job.stop(settings, app=job.COMPACTION))
-        elif args.command == "cluster-up":
-            spark_cluster.up(settings)
-            cmd_status(settings, False, spark_cluster.cluster_services(settings))
-        elif args.command == "cluster-down":
-            spark_cluster.down(settings)
-        elif args.command == "cluster-status":
-            return cmd_status(settings, args.json, spark_cluster.cluster_services(settings))
-        elif args.command == "clean":
-            job.stop(settings)
-            cmd_down(settings, [])
-            shutil.rmtree(settings.state_dir, ignore_errors=True)
-            print(f"removed {settings.state_dir}")
+        launcher = launcher_log(settings.state_dir)
+        log_event(launcher, "stack_command", command=args.command, argv=list(sys.argv[1:] if argv is None else argv))
+        code = run(args, settings)
     except (StackError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        log_event(logging.getLogger("stack"), "stack_command_failed", logging.ERROR, command=args.command, error=str(err))
         return 1
-    return 0
+    log_event(launcher, "stack_command_done", command=args.command, exit_code=code,
+              seconds=round(time.monotonic() - started, 1))
+    return code
 
 
 if __name__ == "__main__":

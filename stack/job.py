@@ -116,7 +116,7 @@ def submit(settings: StackSettings, master: str, config_path: Path, app: SparkAp
     if proc.pid() is not None:
         return f"already running (PID {proc.pid()}); stop it first"
     start = proc.log_file.stat().st_size if proc.log_file.exists() else 0
-    proc.spawn(submit_argv(settings, master, config_path, app), env=_spark_env(settings), cwd=REPO_ROOT)
+    proc.spawn(submit_argv(settings, master, config_path, app), env=_spark_env(settings), cwd=REPO_ROOT, json_log=True)
 
     def started():
         with open(proc.log_file, "rb") as fh:

@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
 
+from cdc_pipeline.logs import parse_lines, read_events
 from pipeline_support import CONFIG, CONFIG_PATH, check_sinks, job_alive, job_log_tail, wait_converged, wait_for
 from stack import job
 from stack.settings import REPO_ROOT
@@ -21,7 +23,6 @@ from stack.workload import RandomWorkload
 from stack_support import SETTINGS, mysql_connect
 
 pytestmark = pytest.mark.integration
-REPORT_EVENT = '{"event":"cdc_maintenance"'
 
 
 def maintenance_config(tmp_path, **maintenance) -> str:
@@ -40,9 +41,9 @@ def run_compaction(config_path: str, tables=(), timeout: float = 900):
         argv += ["--table", table]
     done = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, **SETTINGS.env()}, capture_output=True,
                           text=True, timeout=timeout)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_EVENT)]
-    assert len(lines) == 1, f"expected one report line, got {len(lines)}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return done.returncode, json.loads(lines[0]), done.stdout + done.stderr
+    reports = list(parse_lines(done.stdout, "cdc_maintenance"))
+    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.returncode, reports[0], done.stdout + done.stderr
 
 
 def small_changes_files(lake) -> int:
@@ -130,9 +131,7 @@ def test_scheduled_mode_runs_on_its_interval_and_stops_on_sigterm(compacted_prob
     assert job.submit(SETTINGS, "local[1]", config, app=app).startswith("running")
 
     def reports():
-        with open(log_file, "rb") as fh:
-            fh.seek(start)
-            return [line for line in fh.read().decode(errors="replace").splitlines() if line.startswith(REPORT_EVENT)]
+        return read_events(log_file, "cdc_maintenance", start)
 
     try:
         deadline = time.monotonic() + 300
@@ -143,7 +142,7 @@ def test_scheduled_mode_runs_on_its_interval_and_stops_on_sigterm(compacted_prob
         outcome = job.stop(SETTINGS, app=app)
     assert outcome == "stopped", f"{outcome}\n{job.tail(SETTINGS, app)}"
     assert "scheduled maintenance stopped after" in job.tail(SETTINGS, app)
-    assert all(json.loads(line)["ok"] for line in reports())
+    assert all(report["ok"] for report in reports())
 
 
 def test_compaction_beside_the_streaming_job_loses_nothing(pipeline, lake, tmp_path):
@@ -179,16 +178,9 @@ def test_compaction_beside_the_streaming_job_loses_nothing(pipeline, lake, tmp_p
     assert "query failed" not in job_log_tail()
 
 
-def _batch_lines(text: str, query: str) -> list[dict]:
-    """The job log's cdc_batch records of one query (path)."""
-    out = []
-    for line in text.splitlines():
-        start = line.find('{"event": "cdc_batch"')
-        if start >= 0:
-            record = json.loads(line[start:])
-            if record.get("query") == query:
-                out.append(record)
-    return out
+def _batches(log: Path, offset: int, query: str) -> list[dict]:
+    """The job log's cdc_batch records of one query (path) from `offset` on."""
+    return [b for b in read_events(log, "cdc_batch", offset) if b.get("query") == query]
 
 
 def test_a_replayed_batch_whose_snapshots_expired_adds_nothing_twice(pipeline, lake):
@@ -237,15 +229,11 @@ def test_a_replayed_batch_whose_snapshots_expired_adds_nothing_twice(pipeline, l
     job.submit(SETTINGS, os.environ.get("MASTER", "local[2]"), CONFIG_PATH)
 
     def replayed() -> list[str]:
-        with open(log, encoding="utf-8", errors="replace") as f:
-            f.seek(seen)
-            batches = [b for b in _batch_lines(f.read(), query) if b["batch_id"] == last]
+        batches = [b for b in _batches(log, seen, query) if b["batch_id"] == last]
         return [] if batches else [f"batch {last} of {query} not replayed yet"]
 
     wait_for(replayed, 300, f"the replay of Iceberg batch {last}")
-    with open(log, encoding="utf-8", errors="replace") as f:
-        f.seek(seen)
-        record = [b for b in _batch_lines(f.read(), query) if b["batch_id"] == last][0]
+    record = [b for b in _batches(log, seen, query) if b["batch_id"] == last][0]
     # its ledger is gone, so the batch is written again: the guards are what keeps it once
     assert record.get("iceberg") == "applied", record
     wait_converged(lake, timeout=300)

@@ -367,3 +367,30 @@ def test_the_job_serves_prometheus_metrics_of_both_paths_and_spark_its_own(pipel
     spark_ui = status["spark_ui"].rstrip("/")
     spark_text = requests.get(f"{spark_ui}/metrics/prometheus", timeout=10).text
     assert "metrics_" in spark_text and "_driver_" in spark_text, spark_text[:500]
+
+
+def test_the_job_log_is_one_json_object_per_line(pipeline, lake):
+    """What `jq` reads: every line the running job wrote since its start (its Python records, its JVM's
+    log4j lines, anything else wrapped by the log pipe) is a JSON object with time, level, logger and
+    message, and its batches are `cdc_batch` records of both paths."""
+    from cdc_pipeline.logs import parse_lines, record_time
+    from stack import job
+
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO bank_accounts (user_id, account, balance) VALUES (6, %s, 4)",
+                    (f"logs-{uuid.uuid4().hex[:8]}",))
+    wait_converged(lake, timeout=180)
+    text = job.job_process(SETTINGS).log_file.read_text(encoding="utf-8", errors="replace")
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if '"event": "process_start"' in line]
+    assert starts, f"no process_start record in the job log:\n{text[-2000:]}"
+    since_start = lines[starts[-1]:]
+    not_json = [line for line in since_start if len(list(parse_lines(line))) != 1]
+    assert not not_json, f"{len(not_json)} line(s) are not JSON objects, e.g. {not_json[:3]}"
+    records = list(parse_lines("\n".join(since_start)))
+    incomplete = [r for r in records if not {"time", "level", "logger", "message"} <= r.keys()
+                  or record_time(r) is None]
+    assert not incomplete, incomplete[:3]
+    batches = [r for r in records if r.get("event") == "cdc_batch"]
+    assert {r["query"] for r in batches} >= {p.query_name for p in CONFIG.sink_paths}, batches[-3:]
+    assert all(isinstance(r["batch_id"], int) and r["rows_in"] >= 0 for r in batches)

@@ -1,7 +1,6 @@
 """Pure parts of Iceberg maintenance and of the commit-conflict retry: SQL, summaries, scheduling."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +14,7 @@ from cdc_pipeline.maintenance import (
     failed_file_groups,
     format_report,
     procedure_sql,
-    report_json,
+    report_fields,
     run_every,
     run_ok,
     summarize,
@@ -147,7 +146,7 @@ def test_succeeds_after_a_conflict_and_does_not_retry_other_errors():
     assert len(calls) == 1
 
 
-def test_report_table_and_json_line():
+def test_report_table_and_fields():
     reports = [StepReport("t_current", "rewrite_data_files", files_rewritten=30, files_added=2, bytes_rewritten=9000,
                           attempts=2, seconds=1.5),
                StepReport("t_current", "expire_snapshots", snapshots_expired=12, files_removed=40, attempts=1),
@@ -157,10 +156,8 @@ def test_report_table_and_json_line():
                                 "TRIES", "SECONDS", "DETAIL"]
     assert table[1].split() == ["t_current", "rewrite_data_files", "ok", "30", "2", "9000", "0", "0", "2", "1.5"]
     assert table[3].split()[-1] == "boom"
-    line = report_json(reports, NOW, 3.25)
-    assert "\n" not in line
-    document = json.loads(line)
-    assert (document["event"], document["ok"], document["seconds"]) == ("cdc_maintenance", False, 3.25)
+    document = report_fields(reports, NOW, 3.25)
+    assert (document["ok"], document["seconds"]) == (False, 3.25)
     assert document["steps"][1]["snapshots_expired"] == 12 and document["steps"][2]["status"] == "failed"
     assert run_ok(reports[:2]) and not run_ok(reports)
 
