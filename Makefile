@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless maven docker-compose
+APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openjdk-17-jdk-headless maven docker-compose jq
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -22,11 +22,12 @@ system-packages: ## apt-get install the servers and the JDK (root or sudo)
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "Debian packages: all present"; fi
 
-venv: $(VENV)/.installed ## create the venv and install requirements.txt
+venv: $(VENV)/.installed ## create the venv and install requirements.txt (run time) and requirements-dev.txt (tests, benchmarks)
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	@echo "pip: installing requirements-dev.txt into $(VENV) (pyspark is a ~320 MB download the first time)"
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 jars: venv ## resolve the pinned jars from Maven Central (jars/pom.xml, checked against jars/maven.lock) and binaries, build our Java

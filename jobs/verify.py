@@ -69,7 +69,35 @@ def _first_line(err: BaseException) -> str:
     return (java[0] if java else lines[0])[:500]
 
 
-def run(args, progress) -> list:
+class ProgressReport:
+    """What the check is doing, on stderr: a bar with the current step on a terminal, one line per step
+    otherwise (a log keeps the lines a bar would overwrite)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar = enabled, None
+
+    def steps(self, total: int) -> None:
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
+
+    def __call__(self, message: str) -> None:
+        if self.bar is not None:
+            if self.bar.desc:
+                self.bar.update(1)  # the step before this one is done
+            self.bar.set_description_str(message)
+        elif self.enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+            self.bar = None
+
+
+def run(args, progress: ProgressReport) -> list:
     config = load_config(args.config, with_stack_defaults())
     names = [t.name for t in config.tables]
     unknown = [t for t in args.table if t not in names]
@@ -77,6 +105,7 @@ def run(args, progress) -> list:
         raise CheckFailed(f"--table {unknown[0]!r}: not a configured table (configured: {', '.join(names)})")
     selected = [t for t in config.tables if not args.table or t.name in args.table]
     wants_pg = any("postgres" in t.sinks for t in selected)
+    progress.steps(2 * len(selected))  # per table: the current tables, then the histories against Kafka
     with closing(connect_mysql(config.mysql)) as mysql_conn:
         pg_conn = connect_postgres(config.postgres) if wants_pg else None
         try:
@@ -105,10 +134,7 @@ def main(argv=None) -> int:
     if args.limit < 0:
         parser.error("--limit must be >= 0")
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(message, file=sys.stderr, flush=True)
-
+    progress = ProgressReport(enabled=not args.json)
     try:
         reports = run(args, progress)
         if not reports:
@@ -120,8 +146,10 @@ def main(argv=None) -> int:
             message = f"{type(err).__name__}: {_first_line(err)}"
         if args.json:
             print(json.dumps({"status": "ERROR", "ok": False, "error": message}))
+        progress.close()
         print(f"verify: error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    progress.close()
     if args.json:
         print(json.dumps(render_json(reports, args.limit), indent=2))
     else:

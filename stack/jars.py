@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,25 +113,49 @@ def parse_dependency_list(text: str) -> list[tuple[str, Path]]:
     return out
 
 
-def resolve_maven_set(jar_set: str) -> list[tuple[str, Path]]:
-    """Let Maven resolve one profile of jars/pom.xml (downloading into its local repository)."""
+def resolve_maven_set(jar_set: str, expected_jars: int = 0) -> list[tuple[str, Path]]:
+    """Let Maven resolve one profile of jars/pom.xml (downloading into its local repository), saying how
+    far the downloads are: a bar on a terminal, a line every 25 jars otherwise."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise JarError("mvn is not installed; run `make setup` (Debian package maven)")
-    print(f"  resolving {jar_set} from Maven Central (mvn dependency:list -P {jar_set}) ...", flush=True)
+    print(f"  resolving {jar_set} from Maven Central (mvn dependency:list -P {jar_set}"
+          f"{f'; {expected_jars} jars pinned' if expected_jars else ''}) ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "list.txt"
-        proc = subprocess.run([mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(MAVEN_POM), "-P", jar_set, "dependency:list",
-                               "-DincludeScope=runtime", "-DoutputAbsoluteArtifactFilename=true",
-                               f"-DoutputFile={listing}"], capture_output=True, text=True)
+        proc = subprocess.Popen([mvn, "-B", "-ntp", "-Dstyle.color=never", "-f", str(MAVEN_POM), "-P", jar_set,
+                                 "dependency:list", "-DincludeScope=runtime", "-DoutputAbsoluteArtifactFilename=true",
+                                 f"-DoutputFile={listing}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = _follow_downloads(proc.stdout, jar_set, expected_jars)
+        proc.wait()
         if proc.returncode != 0 or not listing.exists():
-            errors = [l for l in (proc.stdout + proc.stderr).splitlines() if "ERROR" in l][:6]
+            errors = [line for line in output if "ERROR" in line][:6]
             raise JarError(f"Maven could not resolve the {jar_set} jars of {MAVEN_POM.relative_to(REPO_ROOT)}:\n"
-                           + "\n".join(errors or [proc.stderr[-2000:]]))
+                           + "\n".join(errors or output[-20:]))
         resolved = parse_dependency_list(listing.read_text())
     if not resolved:
         raise JarError(f"Maven resolved no jars for the {jar_set} profile of {MAVEN_POM}")
     return resolved
+
+
+def _follow_downloads(lines, jar_set: str, expected_jars: int) -> list[str]:
+    """Maven's output, kept for errors; its 'Downloaded from … .jar' lines drive the progress."""
+    from tqdm import tqdm
+    kept, jars, started = [], 0, time.monotonic()
+    bar = tqdm(total=expected_jars or None, unit="jar", desc=f"  {jar_set}", disable=not sys.stdout.isatty(),
+               leave=False)
+    for line in lines:
+        kept.append(line.rstrip())
+        if line.startswith("Downloaded from") and ".jar " in line:
+            jars += 1
+            bar.update(1)
+            if bar.disable and jars % 25 == 0:
+                print(f"  {jar_set}: downloaded {jars} jars{f' of ~{expected_jars}' if expected_jars else ''} "
+                      f"in {time.monotonic() - started:.0f} s", flush=True)
+    bar.close()
+    if jars:
+        print(f"  {jar_set}: downloaded {jars} jars in {time.monotonic() - started:.0f} s", flush=True)
+    return kept
 
 
 def _set_is_complete(jar_set: str, locked: list[LockedJar]) -> bool:
@@ -143,7 +168,7 @@ def place_maven_set(jar_set: str, locked: list[LockedJar], update_lock: bool = F
     """Make jars/<set> hold exactly the locked jars; returns the set's lock entries (new ones on update)."""
     if not update_lock and _set_is_complete(jar_set, locked):
         return locked
-    resolved = resolve_maven_set(jar_set)
+    resolved = resolve_maven_set(jar_set, len(locked))
     entries = [LockedJar(jar_set, path.name, coords, sha256_of(path)) for coords, path in resolved]
     if not update_lock:
         if not locked:
