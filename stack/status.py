@@ -1,6 +1,7 @@
 """`make status`: one screen for the whole pipeline, from each component's own signals.
 
-Services (process, port, health; the Debezium connector and its tasks), the streaming job (its
+Services (process, port, health; the Debezium connector and its tasks), Debezium's snapshot while one
+runs (per table: rows so far of the estimate, ETA), the streaming job (its
 status file: state, last batch, rates, lag per topic, last error, restarts), the warehouse (last batch
 applied, dead letters) and the lakehouse (latest snapshot per Iceberg table, read from the catalog
 database and the table metadata on S3; no Spark needed). `--json` prints the same as one document.
@@ -117,15 +118,115 @@ def latest_snapshot(metadata: dict) -> dict:
             "snapshots": len(snapshots)}
 
 
+def snapshot_progress(metrics: dict[str, float], done: dict[str, int], estimates: dict[str, int]) -> dict:
+    """Debezium's snapshot as a person waits for it: running or not, tables left, and per table the
+    records so far of MySQL's row estimate, with an ETA from the rate so far.
+
+    `metrics`: the Connect agent's debezium_snapshot_* values (no prefix); `done`: records in each
+    table's topic (during an initial snapshot the topic holds only the snapshot's rows); `estimates`:
+    information_schema.TABLES.TABLE_ROWS (InnoDB's estimate, not a count)."""
+    running = metrics.get("running", 0) >= 1
+    out = {"running": running, "completed": metrics.get("completed", 0) >= 1,
+           "tables_total": int(metrics.get("tables", 0)), "tables_remaining": int(metrics.get("remaining_tables", 0)),
+           "seconds": metrics.get("duration_seconds", 0.0), "tables": {}}
+    if not running:
+        return out
+    seconds = out["seconds"]
+    rate = sum(done.values()) / seconds if seconds > 0 else 0.0
+    for table, estimate in estimates.items():
+        rows = done.get(table, 0)
+        left = max(estimate - rows, 0)
+        out["tables"][table] = {"rows": rows, "estimate": estimate,
+                                "percent": min(100.0, 100.0 * rows / estimate) if estimate else None,
+                                "eta_seconds": left / rate if rate > 0 and left else (0.0 if not left else None)}
+    return out
+
+
+def snapshot_section(settings: StackSettings, config) -> dict:
+    """From Connect's JMX exporter (Debezium's snapshot MBean), the topics' offsets and MySQL's estimates."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+    try:
+        body = requests.get(settings.connect_metrics_url, timeout=3).text
+    except requests.RequestException as err:
+        return {"error": f"Connect's metrics at {settings.connect_metrics_url}: {type(err).__name__}"}
+    server = config.tables[0].topic.split(".")[0] if config.tables else ""  # the connector's topic.prefix
+    metrics = {s.name[len("debezium_snapshot_"):]: s.value for family in text_string_to_metric_families(body)
+               for s in family.samples
+               if s.name.startswith("debezium_snapshot_") and s.labels.get("server") == server}
+    if metrics.get("running", 0) < 1:
+        return snapshot_progress(metrics, {}, {})
+    try:
+        done = _topic_records(settings, [t.topic for t in config.tables])
+        estimates = _mysql_row_estimates(config, [t.topic for t in config.tables])
+    except Exception as err:  # a status screen shows what it can
+        return {**snapshot_progress(metrics, {}, {}), "error": f"{type(err).__name__}: {err}"}
+    names = {t.topic: t.name for t in config.tables}
+    return snapshot_progress(metrics, {names[t]: n for t, n in done.items()},
+                             {names[t]: n for t, n in estimates.items()})
+
+
+def _topic_records(settings: StackSettings, topics: list[str]) -> dict[str, int]:
+    from confluent_kafka import Consumer, TopicPartition
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "cdc-status",
+                         "enable.auto.commit": False})
+    try:
+        out = {}
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=3).topics.get(topic)
+            partitions = list(meta.partitions) if meta is not None and meta.error is None else []
+            out[topic] = 0
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=3)
+                out[topic] += max(high - low, 0)
+        return out
+    finally:
+        consumer.close()
+
+
+def _mysql_row_estimates(config, topics: list[str]) -> dict[str, int]:
+    import pymysql
+    from cdc_pipeline.verify_readers import source_table_of
+    conn = pymysql.connect(**config.mysql.connect_kwargs(), connect_timeout=3)
+    try:
+        with conn.cursor() as cur:
+            out = {}
+            for topic in topics:
+                cur.execute("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                            "AND TABLE_NAME = %s", source_table_of(topic))
+                row = cur.fetchone()
+                out[topic] = int(row[0] or 0) if row else 0
+            return out
+    finally:
+        conn.close()
+
+
+def format_snapshot(snap: dict) -> list[str]:
+    if "error" in snap and not snap.get("running"):
+        return [f"SNAPSHOT  unknown: {snap['error']}"]
+    if not snap["running"]:
+        return ["SNAPSHOT  none running" + (" (this Connect run's snapshot completed)" if snap["completed"] else
+                                            "") + "; the connector streams the binlog"]
+    lines = [f"SNAPSHOT  running for {snap['seconds']:.0f} s: {snap['tables_remaining']} of {snap['tables_total']} "
+             "table(s) left (rows so far = records in the table's topic, of MySQL's estimate)"]
+    for name, t in snap["tables"].items():
+        share = f" ({t['percent']:.0f} %)" if t["percent"] is not None else ""
+        eta = "" if t["eta_seconds"] is None else f", ETA {t['eta_seconds']:.0f} s"
+        lines.append(f"  {name:<28} {t['rows']:,} of ~{t['estimate']:,} rows{share}{eta}")
+    if snap.get("error"):
+        lines.append(f"  (per-table progress unavailable: {snap['error']})")
+    return lines
+
+
 def pipeline_status(settings: StackSettings, config_path: Path) -> dict:
     config = load_pipeline_config(settings, config_path)
-    return {"job": job_section(settings, config), "warehouse": warehouse_section(config),
-            "lakehouse": lakehouse_section(config)}
+    return {"snapshot": snapshot_section(settings, config), "job": job_section(settings, config),
+            "warehouse": warehouse_section(config), "lakehouse": lakehouse_section(config)}
 
 
 def format_pipeline(status: dict) -> list[str]:
     job, wh, lake = status["job"], status["warehouse"], status["lakehouse"]
-    lines = ["", f"STREAMING JOB  {job['query_name']}: {job['state'].upper()}"
+    lines = ["", *format_snapshot(status["snapshot"]), "", f"STREAMING JOB  {job['query_name']}: {job['state'].upper()}"
              + (f"  (PID {job['pid']})" if job["pid"] else "")]
     if job.get("spark_ui"):
         lines.append(f"  Spark UI         {job['spark_ui']}/StreamingQuery/")

@@ -198,6 +198,8 @@ def test_latest_snapshot_from_table_metadata():
 
 def test_status_screen():
     status = {
+        "snapshot": {"running": True, "completed": False, "tables_total": 2, "tables_remaining": 1, "seconds": 30.0,
+                     "tables": {"t": {"rows": 500, "estimate": 1000, "percent": 50.0, "eta_seconds": 30.0}}},
         "job": {"state": "restarting", "pid": 42, "query_name": "q", "spark_ui": "http://127.0.0.1:4040",
                 "metrics": "http://127.0.0.1:9464/metrics",
                 "paths": {"postgres": {"query_name": "q.postgres", "state": "running", "trigger": "trigger 1 second",
@@ -219,6 +221,7 @@ def test_status_screen():
                  "restarts         2 in a row (max 10), 3 in all; next at 2026-11-22T00:00:11Z",
                  "last error       2026-11-22T00:00:01Z: psycopg2.OperationalError: down",
                  "WAREHOUSE  unreachable: connection refused", "t_current                    not created yet",
+                 "SNAPSHOT  running for 30 s: 1 of 2 table(s) left", "  t                            500 of ~1,000 rows (50 %), ETA 30 s",
                  "metrics          http://127.0.0.1:9464/metrics (Spark's: http://127.0.0.1:4040/metrics/prometheus)"):
         assert text in screen, text
     assert job_ok(status)
