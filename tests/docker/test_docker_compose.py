@@ -392,6 +392,10 @@ def test_services_start_after_what_they_need(compose):
                                    "connect-setup": "service_completed_successfully"}
     for name in ONE_SHOT_SERVICES:
         assert services[name].get("restart") == "no"
+    # a job that gave up (permanently_failed, exit 1) is not started again forever
+    assert services["spark"]["restart"] == "on-failure:3"
+    # its JSON log lines are rotated by Docker
+    assert services["spark"]["logging"] == {"driver": "json-file", "options": {"max-size": "50m", "max-file": "5"}}
 
 
 # -- the Spark container's command ----------------------------------------------------------------
