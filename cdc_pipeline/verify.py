@@ -26,11 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .verify_readers import (DEFAULT_LIMIT, VerifyError, _column_index, _iceberg_exists, iceberg_hashes,
-                             iceberg_history_duplicates, iceberg_history_stale, key_order, mysql_columns,
-                             mysql_hashes, pg_columns, pg_hashes, pg_history_duplicates, pg_history_stale,
-                             source_table_of)
+                             iceberg_history_duplicates, iceberg_history_stale, iceberg_versions_stale, key_order,
+                             mysql_columns, mysql_hashes, pg_columns, pg_hashes, pg_history_duplicates,
+                             pg_history_stale, pg_versions_stale, source_table_of)
 from .verify_completeness import history_missing
-from .vocabulary import current_table, sink_column_name
+from .vocabulary import current_table, sink_column_name, versions_table
 
 
 # --- reports ------------------------------------------------------------------------------------------
@@ -53,13 +53,16 @@ class TableReport:
     history_stale_keys: list = field(default_factory=list)  # a sample
     history_missing: int | None = None  # changes Kafka or the other history holds, this history lacks
     history_missing_keys: list = field(default_factory=list)  # a sample
+    versions_stale: int | None = None  # keys whose live version (<name>_versions) disagrees with current
+    versions_stale_keys: list = field(default_factory=list)  # a sample
     notes: list = field(default_factory=list)  # informational (a table or column the sink lacks)
 
     @property
     def ok(self) -> bool:
         return (self.source_rows == self.sink_rows
                 and not (self.missing or self.extra or self.different or self.duplicate_keys)
-                and not self.history_duplicates and not self.history_stale and not self.history_missing)
+                and not self.history_duplicates and not self.history_stale and not self.history_missing
+                and not self.versions_stale)
 
     @property
     def status(self) -> str:
@@ -76,6 +79,8 @@ class TableReport:
             out.append(("history_stale", self.history_stale, self.history_stale_keys))
         if self.history_missing:
             out.append(("history_missing", self.history_missing, self.history_missing_keys))
+        if self.versions_stale:
+            out.append(("versions_stale", self.versions_stale, self.versions_stale_keys))
         return out
 
     def describe(self, limit: int = DEFAULT_LIMIT) -> str:
@@ -89,6 +94,8 @@ class TableReport:
             text += f"; latest history differs from current for {self.history_stale_keys[:limit]}"
         if self.history_missing:
             text += f"; history lacks {self.history_missing} change(s) of {self.history_missing_keys[:limit]}"
+        if self.versions_stale:
+            text += f"; live version differs from current for {self.versions_stale_keys[:limit]}"
         return text
 
     def to_dict(self, limit: int = DEFAULT_LIMIT) -> dict:
@@ -108,6 +115,8 @@ class TableReport:
             else keys(self.history_stale_keys, self.history_stale),
             "history_missing": None if self.history_missing is None
             else keys(self.history_missing_keys, self.history_missing),
+            "versions_stale": None if self.versions_stale is None
+            else keys(self.versions_stale_keys, self.versions_stale),
             "notes": list(self.notes),
         }
 
@@ -152,7 +161,7 @@ def exit_code(reports: Sequence[TableReport]) -> int:
 
 
 HEADER = ("table", "sink", "source rows", "sink rows", "missing", "extra", "different", "history dups",
-          "history stale", "history lacks", "status")
+          "history stale", "history lacks", "versions stale", "status")
 
 
 def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> str:
@@ -162,9 +171,10 @@ def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> s
         rows.append((r.table, r.sink, str(r.source_rows), str(r.sink_rows), str(len(r.missing)), str(len(r.extra)),
                      str(len(r.different)), "-" if r.history_duplicates is None else str(r.history_duplicates),
                      "-" if r.history_stale is None else str(r.history_stale),
-                     "-" if r.history_missing is None else str(r.history_missing), r.status))
+                     "-" if r.history_missing is None else str(r.history_missing),
+                     "-" if r.versions_stale is None else str(r.versions_stale), r.status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    numeric = set(range(2, 10))
+    numeric = set(range(2, 11))
 
     def line(row):
         return "  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
@@ -179,7 +189,7 @@ def render_text(reports: Sequence[TableReport], limit: int = DEFAULT_LIMIT) -> s
     out.append("")
     if not bad and reports:
         out.append(f"OK: {len(reports)} check(s), MySQL = every sink, every history holds each change once, "
-                   "and every change Kafka holds")
+                   "and every change Kafka holds, and each live version is the current row")
         return "\n".join(out)
     out.append(f"MISMATCH: {len(bad)} of {len(reports)} check(s) differ" if reports else "MISMATCH: nothing was checked")
     for r in bad:
@@ -230,6 +240,9 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
             report.history_duplicates, report.history_duplicate_keys = pg_history_duplicates(
                 pg_conn, table_cfg, pg_schema, limit)
             report.history_stale, report.history_stale_keys = pg_history_stale(pg_conn, table_cfg, pg_schema, limit)
+            report.versions_stale, report.versions_stale_keys = pg_versions_stale(pg_conn, table_cfg, pg_schema, limit)
+            if report.versions_stale is None and present is not None:
+                report.notes.append(f"view {pg_schema}.{versions_table(table_cfg.name)} does not exist")
         reports.append(report)
     if spark is not None and "iceberg" in table_cfg.sinks:
         name = current_table(table_cfg.name)
@@ -246,6 +259,11 @@ def verify_table(table_cfg, mysql_conn, pg_conn=None, spark=None, iceberg_cfg=No
                 spark, iceberg_cfg, table_cfg, limit)
             report.history_stale, report.history_stale_keys = iceberg_history_stale(
                 spark, iceberg_cfg, table_cfg, limit)
+            report.versions_stale, report.versions_stale_keys = iceberg_versions_stale(
+                spark, iceberg_cfg, table_cfg, limit)
+            if report.versions_stale is None:
+                report.notes.append(f"view {iceberg_cfg.catalog_name}.{iceberg_cfg.namespace}."
+                                    f"{versions_table(table_cfg.name)} does not exist")
         reports.append(report)
     return reports
 

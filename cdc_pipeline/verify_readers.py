@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from .batch import canonical_string
 from .errors import PipelineError
 from .sinks.postgres_sql import quote_ident
-from .vocabulary import changes_table, current_table, history_table
+from .vocabulary import METADATA_NAMES, VERSION_COLUMNS, changes_table, current_table, history_table, versions_table
 
 DEFAULT_LIMIT = 10  # keys listed per kind of difference
 FETCH_ROWS = 2000  # rows per round trip from MySQL and PostgreSQL
@@ -200,6 +200,36 @@ def pg_history_stale(pg_conn, table_cfg, pg_schema: str = "public", limit: int =
     return (rows[0][-1] if rows else 0), sorted((normal_row(r[:-1]) for r in rows), key=key_order)
 
 
+def _compared_columns(versions: Sequence[str], current: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """The source columns a live version and the current row both have (keys aside)."""
+    own = set(VERSION_COLUMNS) | METADATA_NAMES | set(keys)
+    return [c for c in versions if c in set(current) and c not in own]
+
+
+def pg_versions_stale(pg_conn, table_cfg, pg_schema: str = "public",
+                      limit: int = DEFAULT_LIMIT) -> tuple[int | None, list]:
+    """(keys whose live version in <name>_versions disagrees with <name>_current: one without the other,
+    another `_seq` or another value; a sample of them). None when the view or the table does not exist."""
+    v_name, c_name = versions_table(table_cfg.name), current_table(table_cfg.name)
+    versions, current = pg_columns(pg_conn, pg_schema, v_name), pg_columns(pg_conn, pg_schema, c_name)
+    if versions is None or current is None:
+        return None, []
+    keys = [quote_ident(k) for k in table_cfg.key_columns]
+    klist = ", ".join(keys)
+    differs = " OR ".join(f"l.{quote_ident(c)} IS DISTINCT FROM c.{quote_ident(c)}"
+                          for c in ("_seq", *_compared_columns(versions, current, table_cfg.key_columns)))
+    with pg_conn.cursor() as cur:
+        cur.execute(f"""
+            WITH live AS (SELECT * FROM {_pg_relation(pg_schema, v_name)} WHERE is_current),
+                 stale AS (SELECT {', '.join(f'COALESCE(l.{k}, c.{k}) AS {k}' for k in keys)}
+                           FROM live l FULL JOIN {_pg_relation(pg_schema, c_name)} c
+                                ON {' AND '.join(f'l.{k} = c.{k}' for k in keys)}
+                           WHERE {differs})
+            SELECT {klist}, count(*) OVER () FROM stale ORDER BY {klist} LIMIT %s""", (limit,))
+        rows = cur.fetchall()
+    return (rows[0][-1] if rows else 0), sorted((normal_row(r[:-1]) for r in rows), key=key_order)
+
+
 def history_duplicates(pg_conn, table_cfg, pg_schema="public") -> int:
     """Changes held more than once in <name>_history (same key and sequence)."""
     return pg_history_duplicates(pg_conn, table_cfg, pg_schema)[0]
@@ -261,6 +291,42 @@ def iceberg_history_duplicates(spark, iceberg_cfg, table_cfg, limit: int = DEFAU
     return int(total), sorted(sample, key=key_order)
 
 
+def _count_and_sample(keys_frame, keys: Sequence[str], limit: int) -> tuple[int, list]:
+    """(rows of a Spark frame of keys, the first `limit` of them in key order), reading it once."""
+    keys_frame.cache()
+    try:
+        total = keys_frame.count()
+        sample = [normal_row(r) for r in keys_frame.orderBy(*keys).limit(int(limit)).collect()] if total else []
+    finally:
+        keys_frame.unpersist()
+    return total, sorted(sample, key=key_order)
+
+
+def iceberg_versions_stale(spark, iceberg_cfg, table_cfg, limit: int = DEFAULT_LIMIT) -> tuple[int | None, list]:
+    """pg_versions_stale for Iceberg's <name>_versions view and <name>_current."""
+    v_name, c_name = versions_table(table_cfg.name), current_table(table_cfg.name)
+    from pyspark.errors import AnalysisException
+    try:
+        versions = spark.table(_spark_ident(iceberg_cfg, v_name)).columns
+    except AnalysisException as err:
+        if "TABLE_OR_VIEW_NOT_FOUND" in str(err) or "not found" in str(err).lower():
+            return None, []  # not created yet, or a catalog without views
+        raise  # a view that exists but does not resolve is a finding, not an absence
+    if not _iceberg_exists(spark, iceberg_cfg, c_name):
+        return None, []
+    current = spark.table(_spark_ident(iceberg_cfg, c_name)).columns
+    from .sinks.iceberg_sql import quote
+    keys = [quote(k) for k in table_cfg.key_columns]
+    differs = " OR ".join(f"NOT (l.{quote(c)} <=> c.{quote(c)})"
+                          for c in ("_seq", *_compared_columns(versions, current, table_cfg.key_columns)))
+    stale = spark.sql(f"""
+        SELECT {', '.join(f'coalesce(l.{k}, c.{k}) AS {k}' for k in keys)}
+        FROM (SELECT * FROM {_spark_ident(iceberg_cfg, v_name)} WHERE is_current) l
+        FULL OUTER JOIN {_spark_ident(iceberg_cfg, c_name)} c ON {' AND '.join(f'l.{k} = c.{k}' for k in keys)}
+        WHERE {differs}""")
+    return _count_and_sample(stale, keys, limit)
+
+
 def iceberg_history_stale(spark, iceberg_cfg, table_cfg, limit: int = DEFAULT_LIMIT) -> tuple[int, list]:
     """(keys whose latest change in <name>_changes disagrees with <name>_current, a sample of them)."""
     changes, current = changes_table(table_cfg.name), current_table(table_cfg.name)
@@ -279,12 +345,6 @@ def iceberg_history_stale(spark, iceberg_cfg, table_cfg, limit: int = DEFAULT_LI
         WHERE (l._op = 'd' AND c._seq IS NOT NULL)
            OR (l._op <> 'd' AND NOT (c._seq <=> l._seq))
            OR l._seq IS NULL""")
-    stale.cache()
-    try:
-        total = stale.count()
-        sample = [normal_row(r) for r in stale.orderBy(*keys).limit(int(limit)).collect()] if total else []
-    finally:
-        stale.unpersist()
-    return total, sorted(sample, key=key_order)
+    return _count_and_sample(stale, keys, limit)
 
 

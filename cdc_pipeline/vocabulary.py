@@ -90,8 +90,8 @@ CHANGES_META: tuple[Column, ...] = METADATA_COLUMNS
 
 # --- sink table names ---------------------------------------------------------------------------------
 
-HISTORY_SUFFIX, CURRENT_SUFFIX, CHANGES_SUFFIX = "_history", "_current", "_changes"
-LONGEST_SUFFIX = max(len(HISTORY_SUFFIX), len(CURRENT_SUFFIX), len(CHANGES_SUFFIX))
+HISTORY_SUFFIX, CURRENT_SUFFIX, CHANGES_SUFFIX, VERSIONS_SUFFIX = "_history", "_current", "_changes", "_versions"
+LONGEST_SUFFIX = max(len(HISTORY_SUFFIX), len(CURRENT_SUFFIX), len(CHANGES_SUFFIX), len(VERSIONS_SUFFIX))
 
 
 def history_table(name: str) -> str:
@@ -107,6 +107,11 @@ def current_table(name: str) -> str:
 def changes_table(name: str) -> str:
     """Iceberg: every change once (the lake's history)."""
     return name + CHANGES_SUFFIX
+
+
+def versions_table(name: str) -> str:
+    """Both sinks: a view, one row per version of a key (SCD type 2), over the history / change log."""
+    return name + VERSIONS_SUFFIX
 
 
 # Snapshot summary properties of every Iceberg commit the job makes (replay detection), and of every
@@ -127,6 +132,42 @@ def latest_first(quote, alias: str | None = None) -> str:
     quoting and `alias` the (already quoted) table alias."""
     prefix = f"{alias}." if alias else ""
     return ", ".join(f"{prefix}{quote(c)} DESC" for c in LATEST_FIRST)
+
+
+# --- versions (SCD type 2) ------------------------------------------------------------------------------
+
+# The view's own columns, before `_seq` and the source columns: when the version began and ended (the
+# MySQL commit times of the change that opened it and of the key's next change), whether it is the live
+# one, and the operation that opened it (r, c or u; a delete opens no version, it closes one).
+VERSION_COLUMNS: tuple[str, ...] = ("valid_from", "valid_to", "is_current", "opened_by")
+
+
+def versions_view_columns(source_columns: Iterable[str]) -> list[tuple[str, str]]:
+    """(column of the history, its name in the versions view): a source column named like one of the
+    view's own columns is shown as `src_` + its name there (the history keeps its name)."""
+    own = {c.lower() for c in (*VERSION_COLUMNS, "_seq")}
+    return [(c, shortened(f"{RENAME_PREFIX}_{c}") if c.lower() in own else c) for c in source_columns]
+
+
+def versions_select(source: str, source_columns: Iterable[str], key_columns: Iterable[str], quote) -> str:
+    """The versions of every key of a change log (PostgreSQL's <name>_history, Iceberg's <name>_changes),
+    in SQL both dialects run: a version runs from its change's `_source_ts` to the key's next change's
+    (null while live), ordered by LATEST_FIRST reversed; deletes only close. `source` is the quoted
+    relation, `quote` the dialect's identifier quoting."""
+    columns = versions_view_columns(source_columns)
+    keys = ", ".join(quote(k) for k in key_columns)
+    order = ", ".join(quote(c) for c in LATEST_FIRST)
+    inner = ", ".join(quote(c) if c == name else f"{quote(c)} AS {quote(name)}" for c, name in columns)
+    outer = ", ".join(quote(name) for _, name in columns)
+    valid_from, valid_to, is_current, opened_by = (quote(c) for c in VERSION_COLUMNS)
+    # The window inline, not a WINDOW clause: Spark cannot expand a view whose text uses one.
+    return (f"SELECT {valid_from}, {valid_to}, {valid_to} IS NULL AS {is_current}, {opened_by}, {quote('_seq')}"
+            f"{', ' + outer if outer else ''}\n"
+            f"FROM (SELECT {quote('_source_ts')} AS {valid_from}, "
+            f"LEAD({quote('_source_ts')}) OVER (PARTITION BY {keys} ORDER BY {order}) AS {valid_to}, "
+            f"{quote('_op')} AS {opened_by}, {quote('_seq')}{', ' + inner if inner else ''}\n"
+            f"      FROM {source}) v\n"
+            f"WHERE {opened_by} <> 'd'")
 
 
 # --- column types (Spark SQL type strings) --------------------------------------------------------------

@@ -19,7 +19,7 @@ from ..debezium import Column
 from ..plan import PlannedBatch
 from ..schema_plan import SchemaPlan
 from ..vocabulary import (BATCH_ID_PROP, CHANGE_IDENTITY, CHANGES_HWM_PROP, CHANGES_META, CURRENT_META, METADATA_NAMES,
-                          QUERY_ID_PROP, changes_table, current_table)
+                          QUERY_ID_PROP, changes_table, current_table, versions_select, versions_table)
 from . import iceberg_sql as sql
 from .base import SinkResult
 from .iceberg_sql import quote
@@ -45,6 +45,7 @@ class IcebergSink:
         self._columns: dict[str, set[str]] = {}  # table -> column names
         self._last_batch: dict[str, int] = {}  # table -> highest batch id committed by this query
         self._high_water: dict[str, int | None] = {}  # change log -> largest _seq it holds (None: empty)
+        self._versions: dict[str, tuple[str, ...]] = {}  # table -> source columns its versions view shows
 
     def _bind(self, query_id: str) -> None:
         if self.query_id != query_id:
@@ -116,6 +117,25 @@ class IcebergSink:
                 if sql.ddl_type(new) != "int":
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(col_name)} TYPE {new}")
             self._columns[name] = existing
+        self._ensure_versions_view(table_cfg)
+
+    def _ensure_versions_view(self, table_cfg) -> None:
+        """<name>_versions, a view the catalog keeps over <name>_changes (vocabulary.versions_select),
+        replaced when the change log's columns changed. A catalog that cannot keep views costs the view,
+        never the batch: a warning, once per column set."""
+        changes = changes_table(table_cfg.name)
+        known = self._columns.get(changes, set())
+        if self._versions.get(table_cfg.name) is not None and set(self._versions[table_cfg.name]) | METADATA_NAMES >= known:
+            return
+        columns = tuple(f.name for f in self.spark.table(self.ident(changes)).schema.fields
+                        if f.name not in METADATA_NAMES)
+        select = versions_select(self.ident(changes), columns, table_cfg.key_columns, quote)
+        try:
+            self.spark.sql(f"CREATE OR REPLACE VIEW {self.ident(versions_table(table_cfg.name))} AS\n{select}")
+            log.info("versions view %s over %s: %d source columns", versions_table(table_cfg.name), changes, len(columns))
+        except Exception as err:  # noqa: BLE001 - the data path goes on without the view
+            log.warning("cannot create the Iceberg view %s: %s", versions_table(table_cfg.name), str(err).splitlines()[0])
+        self._versions[table_cfg.name] = columns
 
     def last_batch(self, name: str) -> int | None:
         """The highest batch id this query committed to table `name`: from the snapshot summaries

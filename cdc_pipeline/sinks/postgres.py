@@ -22,6 +22,7 @@ from contextlib import closing
 
 from ..errors import StagingLostError
 from ..plan import PlannedBatch, PlannedTable
+from ..vocabulary import versions_table
 from . import postgres_sql as sql
 from .base import SinkResult
 from .postgres_sql import quote_ident
@@ -160,12 +161,20 @@ class PostgresSink:
         cur.execute(sql.create_history_table_sql(name, cols, keys, schema=schema))
         cur.execute(sql.create_current_table_sql(name, cols, keys, schema=schema,
                                                  group_by=cfg.stats.group_by if cfg.stats else None))
+        cur.execute("SELECT to_regclass(%s)", (sql.qualified(versions_table(name), schema),))
+        new_versions_view = bool(plan.added or plan.widened) or cur.fetchone()[0] is None
+        if new_versions_view:
+            cur.execute(sql.drop_versions_view_sql(name, schema=schema))
         if plan.added:
             cur.execute(sql.add_columns_sql(name, plan.added, schema=schema))
         for col_name, old, new in plan.widened:
             statement = sql.alter_type_sql(name, col_name, old, new, schema=schema)
             if statement:
                 cur.execute(statement)
+        if new_versions_view:
+            cur.execute(sql.history_source_columns_sql(name, schema))
+            source_columns = [row[0] for row in cur.fetchall()]
+            cur.execute(sql.create_versions_view_sql(name, source_columns, keys, schema=schema))
         cur.execute(sql.insert_history_sql(name, staging, cols, keys, batch_id=batch_id, schema=schema))
         cur.execute(sql.upsert_current_sql(name, staging, cols, keys, batch_id=batch_id, schema=schema))
         stats = cfg.stats

@@ -3,6 +3,7 @@
 Tables per source table `<name>` (shape of postgres-dw-init/01-bankdw.sql):
     <name>_history   every change once: metadata + the row image (for a delete: the deleted row)
     <name>_current   one row per key, equal to the MySQL table
+    <name>_versions  a view: one row per version of a key (SCD type 2) over <name>_history
     user_account_stats (or the configured stats table), recomputed for the keys a batch touched
 
 Batches are applied from a staging table with the source columns plus metadata.METADATA_COLUMNS
@@ -28,9 +29,9 @@ from collections.abc import Sequence
 
 from ..debezium import Column
 from ..errors import SchemaError
-from ..vocabulary import (CHANGE_IDENTITY, INTEGER_RANK, MAX_IDENTIFIER_BYTES, METADATA_COLUMNS, SIMPLE_TYPES,
-                          check_source_columns, current_table, history_table, is_safe_widening, latest_first,
-                          parse_spark_type, shortened)
+from ..vocabulary import (CHANGE_IDENTITY, INTEGER_RANK, MAX_IDENTIFIER_BYTES, METADATA_COLUMNS, METADATA_NAMES,
+                          SIMPLE_TYPES, check_source_columns, current_table, history_table, is_safe_widening,
+                          latest_first, parse_spark_type, shortened, versions_select, versions_table)
 
 
 
@@ -326,6 +327,33 @@ def widen_user_stats_sql(stats_table: str, group_by: Column, sum_column: Column,
     alters = [f"ALTER TABLE {qualified(stats_table, schema)} ALTER COLUMN {quote_ident(column)} TYPE {new_types[column]}"
               for column, source in follows.items() if source in old and new_types[column] != old_types[column]]
     return _statements(*alters) if alters else ""
+
+
+# --- versions (SCD type 2) ------------------------------------------------------------------------------
+
+
+def history_source_columns_sql(table: str, schema: str) -> str:
+    """The source columns of <table>_history in table order (its metadata columns left out)."""
+    meta = ", ".join(quote_literal(n) for n in sorted(METADATA_NAMES))
+    return (f"SELECT column_name FROM information_schema.columns WHERE table_schema = {quote_literal(schema)} "
+            f"AND table_name = {quote_literal(history_table(table))} AND column_name NOT IN ({meta}) "
+            "ORDER BY ordinal_position")
+
+
+def drop_versions_view_sql(table: str, *, schema: str | None = None) -> str:
+    """Before <table>_history's columns change: a column a view reads cannot change its type."""
+    return f"DROP VIEW IF EXISTS {qualified(versions_table(table), schema)}"
+
+
+def create_versions_view_sql(table: str, source_columns: Sequence[str], key_columns: Sequence[str], *,
+                             schema: str | None = None) -> str:
+    """<table>_versions over <table>_history (vocabulary.versions_select), recreated after every schema
+    change (drop_versions_view_sql first); the history's (key, _seq) index serves its window."""
+    view = qualified(versions_table(table), schema)
+    select = versions_select(qualified(history_table(table), schema), source_columns, key_columns, quote_ident)
+    as_of = ("the state as of T: WHERE valid_from <= T AND (valid_to IS NULL OR valid_to > T); "
+             f"one row per version of each key of {history_table(table)} (SCD type 2)")
+    return _statements(f"CREATE VIEW {view} AS\n{select}", f"COMMENT ON VIEW {view} IS {quote_literal(as_of)}")
 
 
 # --- schema changes -----------------------------------------------------------------------------------

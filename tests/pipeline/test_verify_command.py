@@ -76,7 +76,7 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
             result = checks[(table_cfg.name, sink)]
             assert (result["status"], result["source_rows"], result["sink_rows"]) == ("OK", rows, rows), result
             for kind in ("missing", "extra", "different", "duplicate", "history_duplicates", "history_stale",
-                         "history_missing"):
+                         "history_missing", "versions_stale"):
                 assert result[kind] == {"count": 0, "keys": []}, (kind, result)
 
     # Tamper with rows of this test only: one changed and one removed in PostgreSQL's current table, one
@@ -121,6 +121,10 @@ def test_verify_passes_then_names_exactly_the_tampered_keys(pipeline, lake):
         assert pg["history_stale"] == {"count": 1, "keys": [{"id": str(removed)}]}, pg
         # Kafka and the Iceberg change log hold the insert the history lost
         assert pg["history_missing"] == {"count": 1, "keys": [{"id": str(deleted)}]}, pg
+        # bank_accounts_versions: the live version of `changed` has the old balance, `removed` has one
+        # but no current row
+        assert pg["versions_stale"] == {"count": 2, "keys": sorted([{"id": str(changed)}, {"id": str(removed)}],
+                                                                   key=lambda k: int(k["id"]))}, pg
         others = {check: r["status"] for check, r in checks.items() if check != ("bank_accounts", "postgres")}
         assert set(others.values()) == {"OK"}, others
     finally:

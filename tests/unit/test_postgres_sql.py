@@ -436,3 +436,17 @@ def test_a_widened_stats_source_column_widens_the_stats_table():
                                        [("user_id", "int", "bigint")]) == \
         'ALTER TABLE "stats" ALTER COLUMN "user_id" TYPE bigint;'
     assert pg_sql.widen_user_stats_sql("stats", user, balance, None, [("other", "int", "bigint")]) == ""
+
+
+def test_versions_view_over_the_history():
+    from cdc_pipeline.sinks.postgres_sql import (create_versions_view_sql, drop_versions_view_sql,
+                                                 history_source_columns_sql)
+    statements = create_versions_view_sql("bank_accounts", ["account_id", "balance"], ["account_id"],
+                                          schema="dw").split(";\n")
+    assert statements[0].startswith('CREATE VIEW "dw"."bank_accounts_versions" AS\nSELECT "valid_from", "valid_to"')
+    assert 'FROM "dw"."bank_accounts_history"' in statements[0]
+    assert 'OVER (PARTITION BY "account_id" ORDER BY "_seq", "_kafka_offset")' in statements[0]
+    assert statements[1].startswith('COMMENT ON VIEW "dw"."bank_accounts_versions" IS \'the state as of T: ')
+    assert drop_versions_view_sql("bank_accounts", schema="dw") == 'DROP VIEW IF EXISTS "dw"."bank_accounts_versions"'
+    columns = history_source_columns_sql("o'dd", "dw")
+    assert "table_name = 'o''dd_history'" in columns and "'_op'" in columns and "'_loaded_at'" in columns

@@ -138,11 +138,11 @@ def test_source_table_of_topic():
 
 def _reports():
     good = TableReport("bank_accounts", "postgres", 5, 5, key_columns=("id",), history_duplicates=0, history_stale=0,
-                       history_missing=0)
+                       history_missing=0, versions_stale=0)
     bad = TableReport("bank_accounts", "iceberg", 5, 5, key_columns=("id",), different=[("3",)],
                       missing=[("7",)], extra=[("8",)], history_duplicates=3,
                       history_duplicate_keys=[("1",), ("2",)], history_stale=0, history_missing=2,
-                      history_missing_keys=[("4",), ("9",)])
+                      history_missing_keys=[("4",), ("9",)], versions_stale=1, versions_stale_keys=[("3",)])
     return good, bad
 
 
@@ -158,14 +158,15 @@ def test_text_report_lists_each_check_and_the_differing_keys():
     text = render_text([good, bad], limit=10)
     lines = text.splitlines()
     assert lines[0].split() == ["table", "sink", "source", "rows", "sink", "rows", "missing", "extra", "different",
-                                "history", "dups", "history", "stale", "history", "lacks", "status"]
-    assert lines[2].split() == ["bank_accounts", "postgres", "5", "5", "0", "0", "0", "0", "0", "0", "OK"]
-    assert lines[3].split() == ["bank_accounts", "iceberg", "5", "5", "1", "1", "1", "3", "0", "2", "MISMATCH"]
+                                "history", "dups", "history", "stale", "history", "lacks", "versions", "stale", "status"]
+    assert lines[2].split() == ["bank_accounts", "postgres", "5", "5", "0", "0", "0", "0", "0", "0", "0", "OK"]
+    assert lines[3].split() == ["bank_accounts", "iceberg", "5", "5", "1", "1", "1", "3", "0", "2", "1", "MISMATCH"]
     assert "MISMATCH: 1 of 2 check(s) differ" in text
     assert "bank_accounts / iceberg: different 1: id=3" in text
     assert "bank_accounts / iceberg: missing 1: id=7" in text and "extra 1: id=8" in text
     assert "bank_accounts / iceberg: history duplicates 3: id=1, id=2 (and 1 more)" in text
     assert "bank_accounts / iceberg: history missing 2: id=4, id=9" in text
+    assert "bank_accounts / iceberg: versions stale 1: id=3" in text
     ok_text = render_text([good])
     assert ok_text.splitlines()[-1].startswith("OK") and "MISMATCH" not in ok_text
 
@@ -175,7 +176,7 @@ def test_text_report_limits_keys_and_shows_unchecked_history():
     text = render_text([report], limit=3)
     assert "missing 30: id=0, id=1, id=2 (and 27 more)" in text
     assert "30 rows in MySQL, 0 in the sink" in text
-    assert text.splitlines()[2].split()[-4:] == ["-", "-", "-", "MISMATCH"]  # history not checked
+    assert text.splitlines()[2].split()[-5:] == ["-", "-", "-", "-", "MISMATCH"]  # history, versions not checked
 
 
 def test_json_report_is_one_document_with_keys_by_column():

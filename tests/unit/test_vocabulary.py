@@ -66,3 +66,21 @@ def test_a_name_longer_than_postgresql_identifiers_is_shortened_with_a_hash():
     prefix = "c" * 60
     assert sink_column_name(prefix + "_one") != sink_column_name(prefix + "_two")
     assert all(len(sink_column_name(n).encode()) <= 63 for n in ("x" * 64, "_seq" + "y" * 60, "ü" * 64))
+
+
+def test_versions_view_columns_keep_clear_of_the_views_own():
+    from cdc_pipeline.vocabulary import versions_view_columns
+    assert versions_view_columns(["id", "Valid_From", "is_current", "balance", "_SEQ"]) == [
+        ("id", "id"), ("Valid_From", "src_Valid_From"), ("is_current", "src_is_current"), ("balance", "balance"),
+        ("_SEQ", "src__SEQ")]
+
+
+def test_versions_select_windows_each_key_by_the_change_order():
+    from cdc_pipeline.vocabulary import versions_select
+    text = versions_select("h", ["id", "valid_to"], ["id"], lambda n: f"[{n}]")
+    assert text.splitlines() == [
+        "SELECT [valid_from], [valid_to], [valid_to] IS NULL AS [is_current], [opened_by], [_seq], [id], [src_valid_to]",
+        "FROM (SELECT [_source_ts] AS [valid_from], LEAD([_source_ts]) OVER (PARTITION BY [id] ORDER BY [_seq], "
+        "[_kafka_offset]) AS [valid_to], [_op] AS [opened_by], [_seq], [id], [valid_to] AS [src_valid_to]",
+        "      FROM h) v",
+        "WHERE [opened_by] <> 'd'"]
