@@ -74,8 +74,10 @@ class BatchWriter:
             self.lease.hold()  # raises if another driver took this checkpoint over
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
-        if self.sink is None or self._spark is not spark:
+        if self.sink is None or not self._spark._jsparkSession.equals(spark._jsparkSession):
             # A restarted query (supervisor) runs in a new session: its batches' temp views live there.
+            # PySpark wraps the JVM session anew for every batch, so the JVM session is what is compared;
+            # within one query the sink keeps what it knows (tables, columns, committed batches).
             self.sink, self._spark = build_sink(self.path.sink, self.config, spark), spark
         if self.sink.committed(query_id, batch_id):
             log.info("%s: batch %s already committed; skipping", self.path.query_name, batch_id)
