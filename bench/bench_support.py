@@ -430,6 +430,7 @@ def drop_postgres(config, query_ids: list[str]) -> None:
     names = [t.name for t in config.tables]
     with pg_connect() as conn, conn.cursor() as cur:
         for t in config.tables:
+            cur.execute(f"DROP VIEW IF EXISTS {q(t.name + '_versions')}")  # over the history
             for rel in (f"{t.name}_history", f"{t.name}_current", f"cdc_stage_{t.name}"):
                 cur.execute(f"DROP TABLE IF EXISTS {q(rel)}")
             if t.stats is not None:
@@ -511,7 +512,9 @@ def drop_iceberg(config, tables: list[str]) -> None:
 
 
 def iceberg_tables_of(config) -> list[str]:
-    return [f"{t.name}_{kind}" for t in config.tables if "iceberg" in t.sinks for kind in ("current", "changes")]
+    """The Iceberg tables of the config and their versions views (catalog rows both)."""
+    return [f"{t.name}_{kind}" for t in config.tables if "iceberg" in t.sinks
+            for kind in ("current", "changes", "versions")]
 
 
 def query_id_of(config, sink: str) -> str | None:

@@ -45,7 +45,7 @@ class IcebergSink:
         self._columns: dict[str, set[str]] = {}  # table -> column names
         self._last_batch: dict[str, int] = {}  # table -> highest batch id committed by this query
         self._high_water: dict[str, int | None] = {}  # change log -> largest _seq it holds (None: empty)
-        self._versions: dict[str, tuple[str, ...]] = {}  # table -> source columns its versions view shows
+        self._versions: dict[str, tuple[str, ...]] = {}  # table -> source columns of its versions view (this run)
 
     def _bind(self, query_id: str) -> None:
         if self.query_id != query_id:
@@ -87,12 +87,14 @@ class IcebergSink:
         """Create <name>_current and <name>_changes on first use; add and widen columns after that."""
         self._ensure_namespace()
         key_cols = set(table_cfg.key_columns)
+        changes_altered = False  # created, or a column added or widened: the versions view follows
         for name, meta, partitioning in (
                 (current_table(table_cfg.name), CURRENT_META, sql.current_partitioning(table_cfg.key_columns)),
                 (changes_table(table_cfg.name), CHANGES_META, sql.CHANGES_PARTITIONING)):
             known = self._columns.get(name)
             if known is not None and not plan.widened and all(c.name in known for c in plan.columns):
                 continue
+            changes_altered = changes_altered or name == changes_table(table_cfg.name)
             if not self._table_exists(name):
                 # Only key columns are required: MySQL may relax NOT NULL later (ALTER ... NULL), and a
                 # required Iceberg column would then refuse the batch for good.
@@ -117,16 +119,15 @@ class IcebergSink:
                 if sql.ddl_type(new) != "int":
                     self.spark.sql(f"ALTER TABLE {self.ident(name)} ALTER COLUMN {quote(col_name)} TYPE {new}")
             self._columns[name] = existing
-        self._ensure_versions_view(table_cfg)
+        if changes_altered or table_cfg.name not in self._versions:
+            self._replace_versions_view(table_cfg)
 
-    def _ensure_versions_view(self, table_cfg) -> None:
-        """<name>_versions, a view the catalog keeps over <name>_changes (vocabulary.versions_select),
-        replaced when the change log's columns changed. A catalog that cannot keep views costs the view,
-        never the batch: a warning, once per column set."""
+    def _replace_versions_view(self, table_cfg) -> None:
+        """<name>_versions, a view the catalog keeps over <name>_changes (vocabulary.versions_select):
+        replaced once per query run and whenever the change log's columns were added or widened (an
+        Iceberg view keeps the schema it was created with; a widened column would no longer read). A
+        catalog that cannot keep views costs the view, never the batch: a warning."""
         changes = changes_table(table_cfg.name)
-        known = self._columns.get(changes, set())
-        if self._versions.get(table_cfg.name) is not None and set(self._versions[table_cfg.name]) | METADATA_NAMES >= known:
-            return
         columns = tuple(f.name for f in self.spark.table(self.ident(changes)).schema.fields
                         if f.name not in METADATA_NAMES)
         select = versions_select(self.ident(changes), columns, table_cfg.key_columns, quote)

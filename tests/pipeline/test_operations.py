@@ -204,8 +204,8 @@ def test_a_postgres_crash_between_stage_and_apply_fails_the_batch_and_the_replay
     finally:
         planned.release()
         with pg_connect() as conn, conn.cursor() as cur:
-            for suffix in ("_history", "_current"):
-                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(name + suffix)}")
+            for suffix in ("_history", "_current"):  # CASCADE: the _versions view over the history
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(name + suffix)} CASCADE")
             cur.execute(f"DROP TABLE IF EXISTS {quote_ident('cdc_stage_' + name)}")
             cur.execute(f"DELETE FROM {quote_ident(CONFIG.postgres.batch_table)} WHERE query_id = %s", (query_id,))
 

@@ -67,6 +67,7 @@ def test_an_iceberg_only_table_takes_a_new_column(lake):
             assert cur.fetchone()[0] is None, "the postgres sink is not configured for this table"
         assert [c[0] for c in registered] == ["id", "name", "score"]
     finally:
+        lake.sql(f"DROP VIEW IF EXISTS {ice}.{name}_versions")
         for suffix in ("_current", "_changes"):
             lake.sql(f"DROP TABLE IF EXISTS {ice}.{name}{suffix} PURGE")
         with pg_connect() as conn, conn.cursor() as cur:
