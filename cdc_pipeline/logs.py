@@ -51,6 +51,13 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     logger.log(level, event, extra=extra)
 
 
+def json_line(message: str, logger: str, level: str = "INFO", **fields) -> str:
+    """A record written without Python's logging (the log pipe, the launcher's start line), with the
+    same fields as json_formatter's."""
+    return json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
+                       "logger": logger, "message": message, **fields}, ensure_ascii=False, default=_json_default)
+
+
 def wrap_line(line: str, logger: str = "stdout", level: str = "INFO") -> str:
     """A line as it is when it is already a JSON object, else the line as the `message` of one."""
     text = line.rstrip("\r\n")
@@ -60,8 +67,7 @@ def wrap_line(line: str, logger: str = "stdout", level: str = "INFO") -> str:
                 return text
         except ValueError:
             pass
-    return json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                       "level": level, "logger": logger, "message": text}, ensure_ascii=False)
+    return json_line(text, logger, level)
 
 
 def parse_lines(text: str, event: str | None = None) -> Iterator[dict]:

@@ -11,7 +11,6 @@ snapshots is safe because its MERGEs are also guarded by sequence and dedup key.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable

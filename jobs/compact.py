@@ -52,11 +52,12 @@ def main(argv=None) -> int:
     def run_once() -> None:
         started, clock = datetime.now(timezone.utc), time.monotonic()
         reports = maintenance.run(args.table)
+        table, ok = format_report(reports), run_ok(reports)
         if sys.stdout.isatty():  # a person ran `make compact`; the log record below is for machines
-            print(format_report(reports), flush=True)
-        log_event(log, "cdc_maintenance", logging.INFO if run_ok(reports) else logging.WARNING,
-                  **report_fields(reports, started, time.monotonic() - clock), table=format_report(reports))
-        if not run_ok(reports):
+            print(table, flush=True)
+        log_event(log, "cdc_maintenance", logging.INFO if ok else logging.WARNING,
+                  **report_fields(reports, started, time.monotonic() - clock), table=table)
+        if not ok:
             failures.append(started)
 
     if args.schedule:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import logging
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from . import jars, job, spark_cluster
 from cdc_pipeline.logs import log_event
 
+from . import jars, job, spark_cluster
 from .errors import StackError
 from .logpipe import launcher_log
 from .services import all_services, service
 from .settings import load_settings
+
+log = logging.getLogger("stack")  # JSON lines in <state dir>/logs/stack.log once launcher_log() set it up
 
 
 def cmd_up(settings, names):
@@ -28,7 +30,7 @@ def cmd_up(settings, names):
         print(f"{svc.name:<11} ...", end=" ", flush=True)
         outcome = svc.start()
         print(outcome, flush=True)
-        log_event(logging.getLogger("stack"), "service_start", service=svc.name, outcome=outcome)
+        log_event(log, "service_start", service=svc.name, outcome=outcome)
     print("stack is up; `make status` shows it, logs are in", settings.state_dir / "logs")
 
 
@@ -43,7 +45,7 @@ def cmd_down(settings, names):
             continue
         outcome = svc.stop()
         print(f"{svc.name:<11} {outcome}", flush=True)
-        log_event(logging.getLogger("stack"), "service_stop", service=svc.name, outcome=outcome)
+        log_event(log, "service_stop", service=svc.name, outcome=outcome)
 
 
 def status_rows(settings, services=None):
@@ -166,7 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    started = time.monotonic()
+    started, launcher = time.monotonic(), None
     try:
         settings = load_settings()
         launcher = launcher_log(settings.state_dir)
@@ -174,7 +176,8 @@ def main(argv=None) -> int:
         code = run(args, settings)
     except (StackError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        log_event(logging.getLogger("stack"), "stack_command_failed", logging.ERROR, command=args.command, error=str(err))
+        if launcher is not None:  # else the settings failed: no log file, and the line above says it all
+            log_event(launcher, "stack_command_failed", logging.ERROR, command=args.command, error=str(err))
         return 1
     log_event(launcher, "stack_command_done", command=args.command, exit_code=code,
               seconds=round(time.monotonic() - started, 1))

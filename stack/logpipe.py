@@ -51,7 +51,6 @@ def pipe(source, handler: logging.Handler) -> None:
         line = raw.decode("utf-8", errors="replace")
         if line.strip():
             handler.emit(logging.makeLogRecord({"msg": wrap_line(line), "levelno": logging.INFO}))
-            handler.flush()
 
 
 def main(argv=None) -> int:

@@ -1,14 +1,14 @@
 """Start, find and stop one recorded process: a PID file and a log file per service."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+from cdc_pipeline.logs import json_line
 
 from .errors import ServiceError
 from .settings import REPO_ROOT
@@ -74,15 +74,12 @@ class RecordedProcess:
         `json_log` through the log pipe (stack/logpipe.py: JSON per line, rotated by size)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        started = time.strftime('%Y-%m-%d %H:%M:%S')
         kwargs = {}
         if user is not None:
             kwargs.update(user=user, group=user, extra_groups=[])
         if json_log:
             with open(self.log_file, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                                      "level": "INFO", "logger": "stack", "message": f"starting {self.name}",
-                                      "event": "process_start", "argv": argv}) + "\n")
+                log.write(json_line(f"starting {self.name}", "stack", event="process_start", argv=argv) + "\n")
             pipe = subprocess.Popen([sys.executable, "-m", "stack.logpipe", str(self.log_file)],
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -94,7 +91,7 @@ class RecordedProcess:
                 pipe.stdin.close()
         else:
             with open(self.log_file, "ab") as log:
-                log.write(f"\n==== {started} starting: {' '.join(argv)}\n".encode())
+                log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
                 log.flush()
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                         env=env, cwd=cwd, start_new_session=True, **kwargs)
