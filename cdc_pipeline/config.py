@@ -240,7 +240,7 @@ class StatsConfig:
 class TableConfig:
     topic: str
     name: str
-    key_columns: tuple[str, ...]  # empty only for a topic matched by source.topic_pattern without an entry
+    key_columns: tuple[str, ...]  # the Kafka key (Debezium: primary key or message.key.columns) must agree
     sinks: tuple[str, ...] = SINKS
     stats: StatsConfig | None = None
 
@@ -397,38 +397,11 @@ class PipelineConfig:
     maintenance: MaintenanceConfig = MaintenanceConfig()
     alerts: AlertsConfig = AlertsConfig()
 
-    def table_for_topic(self, topic: str) -> TableConfig:
-        """The table configured for `topic`.
-
-        A subscribed topic without a `tables` entry (one that appeared under `source.topic_pattern`, or
-        is listed in `source.topics` only) gets the defaults: name = table part of the topic, key from
-        the Kafka key (`key_columns` empty), both sinks, no stats. Raises ConfigError for a topic the
-        source does not subscribe to, or whose default name clashes with a configured table.
-        """
-        for table in self.tables:
-            if table.topic == topic:
-                return table
-        if not self.source.subscribes_to(topic):
-            raise ConfigError(f"topic {topic!r} is not subscribed by source.topics / source.topic_pattern")
-        name = _name_from_topic(topic)
-        if not _IDENTIFIER.fullmatch(name) or len(name) > MAX_TABLE_NAME:
-            raise ConfigError(
-                f"topic {topic!r} has no tables entry and its table part {name!r} is not a usable sink name; "
-                "add a tables entry with a name"
-            )
-        for table in self.tables:
-            if table.name == name:
-                raise ConfigError(
-                    f"topic {topic!r} has no tables entry and its default name {name!r} is already used by "
-                    f"{table.topic!r}; add a tables entry with another name"
-                )
-        return TableConfig(topic=topic, name=name, key_columns=())
-
     @property
     def sink_paths(self) -> tuple[SinkPath, ...]:
-        """The streaming queries the job runs: one per sink that some table writes (topics found by
-        `source.topic_pattern` write both), PostgreSQL first. Each checkpoints under
-        `<job.checkpoint_location>/<sink>`."""
+        """The streaming queries the job runs: one per sink that some table writes (both under
+        `source.topic_pattern`: tables added while the job runs write both), PostgreSQL first. Each
+        checkpoints under `<job.checkpoint_location>/<sink>`."""
         used = {s for t in self.tables for s in t.sinks} | (set(SINKS) if self.source.topic_pattern else set())
         # Iceberg: a batch once max_offsets_per_trigger records wait, else once commit_interval passed
         # since the last one (the Kafka source's minOffsetsPerTrigger / maxTriggerDelay): few commits

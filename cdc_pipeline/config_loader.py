@@ -3,9 +3,13 @@ environment, check every key and value, and build the frozen dataclasses of cdc_
 (where every key, its type and default are listed). Errors name the key path and the bad value."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -18,8 +22,10 @@ from .config import (DEFAULTS, INTERVAL_FORMAT, MAX_TABLE_NAME, REQUIRED, SINKS,
                      MaintenanceConfig, MysqlConfig, PipelineConfig, PostgresConfig, SourceConfig, StatsConfig,
                      TableConfig, _name_from_topic, interval_ms)
 from .errors import ConfigError
+from .logs import log_event
 from .vocabulary import MAX_IDENTIFIER_BYTES, is_reserved, sink_column_name
 
+log = logging.getLogger(__name__)
 _REFERENCE = re.compile(r"(\$\$\{)|\$\{([^}]*)\}|(\$\{)")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.ASCII | re.DOTALL)
 
@@ -42,6 +48,51 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> P
     return reader.pipeline(document)
 
 
+
+
+class LiveConfig:
+    """The configuration of a running job: `tables:` follows the file (make add-table / remove-table
+    edit it), everything else stays as loaded at start (a restart applies it, and the job says so).
+
+    `current()` is called at the start of every micro-batch: it re-reads the file only when its bytes
+    changed. A file that no longer loads is refused with an ERROR, and the tables of the last good
+    version stay: a typo must not stop the stream."""
+
+    def __init__(self, path: str | Path, environ: Mapping[str, str] | None = None):
+        self.path, self.environ = Path(path), environ
+        self._lock = threading.Lock()
+        self._digest = self._read_digest()
+        self.config = load_config(self.path, environ)
+
+    def _read_digest(self) -> str | None:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def current(self) -> PipelineConfig:
+        with self._lock:
+            digest = self._read_digest()
+            if digest is None or digest == self._digest:
+                return self.config
+            self._digest = digest
+            try:
+                new = load_config(self.path, self.environ)
+            except ConfigError as err:
+                log_event(log, "cdc_config_refused", logging.ERROR, path=str(self.path), error=str(err),
+                          detail="the file changed but does not load; the job keeps the tables it had")
+                return self.config
+            if dataclasses.replace(new, tables=self.config.tables) != self.config:
+                log_event(log, "cdc_config_restart_needed", logging.WARNING, path=str(self.path),
+                          detail="changes outside tables: apply at the next start of the job")
+            if new.tables != self.config.tables:
+                old = {t.topic: t for t in self.config.tables}
+                now = {t.topic: t for t in new.tables}
+                log_event(log, "cdc_config_reload", path=str(self.path),
+                          added=sorted(set(now) - set(old)), removed=sorted(set(old) - set(now)),
+                          changed=sorted(t for t in set(now) & set(old) if now[t] != old[t]))
+                self.config = dataclasses.replace(self.config, tables=new.tables)
+            return self.config
 
 
 class _Reader:

@@ -51,8 +51,9 @@ class BatchWriter:
     the schemas the sink now has."""
 
     def __init__(self, config, path: SinkPath, batch_stats: BatchStats | None = None, alerter=None,
-                 decode=None, lease=None):
+                 decode=None, lease=None, live=None):
         self.config = config
+        self.live = live  # config_loader.LiveConfig: tables added or removed while the job runs
         self.lease = lease  # lease.CheckpointLease: checked before every batch
         self.path = path
         self.alerter = alerter
@@ -74,6 +75,9 @@ class BatchWriter:
             self.lease.hold()  # raises if another driver took this checkpoint over
         spark = batch_df.sparkSession
         query_id = self.query_id(spark)
+        current = self.live.current() if self.live is not None else self.config
+        if current is not self.config:
+            self.config, self.sink = current, None  # the sink's table list follows the config
         if self.sink is None or not self._spark._jsparkSession.equals(spark._jsparkSession):
             # A restarted query (supervisor) runs in a new session: its batches' temp views live there.
             # PySpark wraps the JVM session anew for every batch, so the JVM session is what is compared;

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .logs import log_event
+
 log = logging.getLogger(__name__)
 
 STATES = ("starting", "running", "restarting", "stopping", "stopped", "permanently_failed")
@@ -165,6 +167,23 @@ def short_error(error: BaseException | str) -> str:
     return first[:1000]
 
 
+_NEW_PARTITION_METRICS = re.compile(r"key not found: \S+-\d+")
+
+
+def is_new_partitions_glitch(error: BaseException | str) -> bool:
+    """Spark's Kafka source (3.5) failing its progress metrics on a partition that appeared since the
+    last batch: KafkaMicroBatchStream.metrics looks each available partition up in the consumed
+    offsets. It happens when a table is added (a new topic under source.topic_pattern) while a path
+    delays its trigger (the Iceberg path's minOffsetsPerTrigger); nothing was consumed wrongly, and a
+    restart from the checkpoint reads the new partitions from their start."""
+    texts, seen = [], 0
+    while error is not None and seen < 5:  # PySpark's exception: its message, its JVM trace, its causes
+        texts += [str(error), str(getattr(error, "stackTrace", "") or "")]
+        error, seen = getattr(error, "cause", None), seen + 1
+    text = "\n".join(texts)
+    return bool(_NEW_PARTITION_METRICS.search(text)) and "KafkaMicroBatchStream" in text
+
+
 class Supervisor:
     """Runs one query; restarts it after a failure with backoff; gives up after max_restarts in a row.
 
@@ -184,13 +203,27 @@ class Supervisor:
         self.stop_query = stop_query
         self.poll_s = poll_s
 
+    # Restarts at once, without an alert, for is_new_partitions_glitch; more within a minute are failures.
+    NEW_PARTITION_RESTARTS = 3
+
     def run(self) -> int:
         """0 when stopped on request; 1 when permanently failed."""
+        glitches, last_glitch = 0, 0.0
         while True:
             error = self._run_once()
             if error is None:
                 self.status.update(state="stopped")
                 return 0
+            if time.monotonic() - last_glitch > 60:
+                glitches = 0  # a table added now and then is not a failing query
+            if is_new_partitions_glitch(error) and glitches < self.NEW_PARTITION_RESTARTS:
+                glitches, last_glitch = glitches + 1, time.monotonic()
+                state = self.status.update(restarts_total=self.status.state["restarts_total"] + 1)
+                log_event(log, "cdc_query_new_partitions", logging.WARNING, query=state["query_name"],
+                          detail="Spark's Kafka source met partitions that appeared since its last batch (a table "
+                                 "was added); restarting the query from its checkpoint now", error=short_error(error))
+                continue
+            glitches = 0
             message = short_error(error)
             state = self.status.update(last_error={"at": utc_now(), "message": message})
             failures = state["restarts_in_a_row"] + 1

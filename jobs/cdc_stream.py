@@ -20,7 +20,7 @@ import threading
 import time
 
 from cdc_pipeline.alerts import Alerter, ConnectorWatcher
-from cdc_pipeline.config_loader import load_config
+from cdc_pipeline.config_loader import LiveConfig
 from cdc_pipeline.lease import CheckpointLease, LeaseHeld
 from cdc_pipeline.logs import configure_json_logging
 from cdc_pipeline.metrics import BatchStats, ProgressLogger, PrometheusExporter
@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="conf/pipeline.yaml")
     args = parser.parse_args(argv)
     configure_json_logging()
-    config = load_config(args.config)
+    live = LiveConfig(args.config)  # tables: follow the file (make add-table); the rest is fixed here
+    config = live.config
 
     stop_requested = threading.Event()
 
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
 
     def supervise(path):
         batch_stats, path_status = routes[path.query_name]
-        writer = BatchWriter(config, path, batch_stats, alerter, lease=leases[path.sink])
+        writer = BatchWriter(config, path, batch_stats, alerter, lease=leases[path.sink], live=live)
 
         def start():
             leases[path.sink].hold_if_reachable()  # before Spark writes to the checkpoint

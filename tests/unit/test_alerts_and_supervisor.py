@@ -9,6 +9,7 @@ from cdc_pipeline.alerts import Alerter, ConnectorWatcher, failed_components, re
 from cdc_pipeline.supervisor import (
     StatusFile,
     Supervisor,
+    is_new_partitions_glitch,
     lag_per_topic,
     read_status,
     restart_delay_ms,
@@ -140,6 +141,29 @@ def test_supervisor_restarts_then_gives_up(tmp_path):
     assert posted == ["[cdc-pipeline] query failed: q failed; restart 1 of 2 in 1s",
                       "[cdc-pipeline] query permanently failed: q failed 3 times in a row; not restarting"]
     assert job_ok({"job": {"state": state["state"]}}) is False
+
+
+NEW_PARTITION_ERROR = ("java.util.NoSuchElementException: key not found: oltp.bankdb.loans-2\n\tat "
+                       "scala.collection.MapLike.default(MapLike.scala:236)\n\tat org.apache.spark.sql.kafka010."
+                       "KafkaMicroBatchStream$.$anonfun$metrics$2(KafkaMicroBatchStream.scala:393)")
+
+
+def test_new_partitions_met_by_the_kafka_source_restart_at_once_without_an_alert(tmp_path):
+    assert is_new_partitions_glitch(RuntimeError(NEW_PARTITION_ERROR))
+
+    class StreamingQueryException(Exception):  # PySpark's: the message alone, the JVM trace beside it
+        stackTrace = NEW_PARTITION_ERROR
+        cause = None
+
+    assert is_new_partitions_glitch(StreamingQueryException(
+        "[STREAM_FAILED] Query [id = 1, runId = 2] terminated with exception: key not found: oltp.bankdb.loans-1"))
+    assert not is_new_partitions_glitch("java.util.NoSuchElementException: key not found: x-1 at MyCode.scala")
+    assert not is_new_partitions_glitch("ValueError: a")
+    # Three in a row restart at once, silently; the fourth is a failure like any other.
+    queries = [FakeQuery(RuntimeError(NEW_PARTITION_ERROR)) for _ in range(4)] + [FakeQuery(None, polls=1)]
+    code, state, posted, delays = supervise(tmp_path, queries)
+    assert code == 0 and delays == [1.0] and state["restarts_total"] == 4
+    assert posted == ["[cdc-pipeline] query failed: q failed; restart 1 of 2 in 1s"]
 
 
 def test_a_successful_batch_resets_the_failures_in_a_row(tmp_path):

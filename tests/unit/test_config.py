@@ -68,7 +68,7 @@ def test_shipped_pipeline_yaml_with_empty_environment():
     config = load_config(PIPELINE_YAML, {})
     source = config.source
     assert (source.format, source.bootstrap_servers) == ("kafka", "127.0.0.1:9092")
-    assert source.topics == ("oltp.bankdb.bank_accounts", "oltp.bankdb.transactions") and source.topic_pattern is None
+    assert source.topics is None and source.topic_pattern == r"oltp\.bankdb\.(?!debezium_signal$)[A-Za-z0-9_]+"
     assert (source.starting_offsets, source.max_offsets_per_trigger, source.trigger_interval) == ("earliest", 100000, "1 second")
     assert source.fail_on_data_loss is True and dict(source.kafka_options) == {}
     assert config.tables == (
@@ -384,24 +384,6 @@ def test_iceberg_and_postgres_helpers():
     assert config.tables[0].history_table == "bank_accounts_history"
     assert config.tables[0].current_table == "bank_accounts_current"
     assert config.tables[0].decode_key_columns == ("id",)
-
-
-def test_table_for_topic(tmp_path):
-    config = load_config(PIPELINE_YAML, {})
-    assert config.table_for_topic("oltp.bankdb.transactions").name == "transactions"
-    with pytest.raises(ConfigError, match="'oltp.bankdb.loans' is not subscribed"):
-        config.table_for_topic("oltp.bankdb.loans")
-
-    patterned = load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\.bankdb\..*"}))
-    default = patterned.table_for_topic("oltp.bankdb.loans")
-    assert default == TableConfig(topic="oltp.bankdb.loans", name="loans", key_columns=(), sinks=("iceberg", "postgres"))
-    assert default.decode_key_columns is None
-    assert patterned.table_for_topic("oltp.bankdb.bank_accounts").key_columns == ("id",)
-    with pytest.raises(ConfigError, match="'bank_accounts' is already used"):
-        load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\..*"})).table_for_topic(
-            "oltp.other.bank_accounts")
-    with pytest.raises(ConfigError, match="not a usable sink name"):
-        patterned.table_for_topic("oltp.bankdb.bad-name")
 
 
 def test_configuration_is_frozen_and_hides_secrets():
