@@ -6,7 +6,7 @@ APT_PACKAGES := mariadb-server mariadb-client postgresql postgresql-client openj
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages venv jars jars-lock up status down clean unit test submit stop compact compact-schedule compact-stop lake-sql verify bench-decode bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
+.PHONY: help setup system-packages venv jars jars-lock up status down clean unit test submit stop compact compact-schedule compact-stop add-table remove-table resnapshot lake-sql verify bench-decode bench-source bench-drain bench-latency bench cluster-up cluster-down cluster-status chaos
 MASTER ?= local[2]
 
 help: ## list the targets
@@ -71,6 +71,18 @@ compact-schedule: up ## Iceberg maintenance every maintenance.interval, in the b
 
 compact-stop: ## stop the scheduled maintenance after its current step
 	$(PY) -m stack compact-stop
+
+add-table: ## capture a MySQL table live: make add-table TABLE=bankdb.loans [KEY=col,...] (backfill: incremental snapshot)
+	@test -n "$(TABLE)" || { echo "usage: make add-table TABLE=<db>.<table> [KEY=<column,...>]" >&2; exit 2; }
+	$(PY) -m stack add-table '$(TABLE)' $(if $(KEY),--key '$(KEY)')
+
+remove-table: ## stop capturing a table: make remove-table TABLE=bankdb.loans (its sink tables stay)
+	@test -n "$(TABLE)" || { echo "usage: make remove-table TABLE=<db>.<table>" >&2; exit 2; }
+	$(PY) -m stack remove-table '$(TABLE)'
+
+resnapshot: ## snapshot a captured table again, live (repairs): make resnapshot TABLE=bankdb.loans
+	@test -n "$(TABLE)" || { echo "usage: make resnapshot TABLE=<db>.<table>" >&2; exit 2; }
+	$(PY) -m stack resnapshot '$(TABLE)'
 
 lake-sql: ## query Iceberg: make lake-sql Q="SELECT * FROM lake.cdc.bank_accounts_current"
 	@$(PY) jobs/lake_sql.py "$(Q)"

@@ -41,3 +41,13 @@ INSERT INTO transactions (account_id, amount, txn_type, description, booking_dat
     (2,  -25000.50, 'WITHDRAWAL', 'ATM',            '2024-06-02', '2024-06-02 18:20:00.000', FALSE),
     (3,  100000.00, 'TRANSFER_IN', NULL,            '2024-06-03', '2024-06-03 07:15:42.001', FALSE),
     (2,   25000.50, 'WITHDRAWAL', 'ATM reversal',   '2024-06-04', '2024-06-04 10:00:00.000', TRUE);
+
+-- Debezium's signal table (signal.data.collection in conf/debezium-*-connector.json): `make add-table`
+-- and `make resnapshot` write an execute-snapshot row here to start an incremental snapshot; Debezium
+-- writes its chunk watermarks here too (and deletes them: insert_delete).
+CREATE TABLE debezium_signal (
+    id    VARCHAR(64)   NOT NULL,
+    type  VARCHAR(32)   NOT NULL,
+    data  VARCHAR(2048) NULL,
+    PRIMARY KEY (id)
+) ENGINE=InnoDB;

@@ -113,6 +113,16 @@ def run(args, settings) -> int:
         from .workload import RandomWorkload, mysql_connect
         with mysql_connect(settings) as conn:
             print(f"changed {RandomWorkload(args.seed).run(conn, changes=args.changes, rate=args.rate)} rows")
+    elif args.command in ("add-table", "remove-table", "resnapshot"):
+        from . import tables
+        config_path = Path(args.config).resolve()
+        if args.command == "add-table":
+            lines = tables.add_table(settings, config_path, args.table, args.key)
+        elif args.command == "remove-table":
+            lines = tables.remove_table(settings, config_path, args.table)
+        else:
+            lines = tables.resnapshot(settings, config_path, args.table)
+        print("\n".join(lines))
     elif args.command == "compact-stop":
         print(job.stop(settings, app=job.COMPACTION))
     elif args.command == "cluster-up":
@@ -161,6 +171,14 @@ def main(argv=None) -> int:
     p.add_argument("--changes", type=int, default=10000, help="rows to change (default 10000)")
     p.add_argument("--rate", type=float, help="changes per second (default: as fast as MySQL takes them)")
     p.add_argument("--seed", type=int, default=1)
+    for name, what in (("add-table", "capture a MySQL table while the pipeline runs: config, connector, incremental snapshot"),
+                       ("remove-table", "stop capturing a table (config and connector; the sinks' tables stay)"),
+                       ("resnapshot", "incremental snapshot of a captured table again (repairs)")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("table", help="<database>.<table>, e.g. bankdb.loans")
+        p.add_argument("--config", default=str(Path("conf") / "pipeline.yaml"))
+        if name == "add-table":
+            p.add_argument("--key", default=None, help="key columns, comma-separated (default: the primary key)")
     sub.add_parser("compact-stop", help="stop the scheduled maintenance after its current step")
     sub.add_parser("cluster-up", help="start a Spark standalone master and worker (stack/spark_cluster.py)")
     sub.add_parser("cluster-down", help="stop the Spark standalone cluster (and a job running on it)")

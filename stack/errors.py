@@ -11,3 +11,7 @@ class JarError(StackError):
 
 class ServiceError(StackError):
     """A service did not start, did not become healthy, or did not stop."""
+
+
+class CaptureError(StackError):
+    """A table cannot be added, removed or re-snapshotted (make add-table / remove-table / resnapshot)."""

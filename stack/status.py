@@ -156,8 +156,15 @@ def snapshot_section(settings: StackSettings, config) -> dict:
                if s.name.startswith("debezium_snapshot_") and s.labels.get("server") == server}
     if metrics.get("running", 0) < 1:
         return snapshot_progress(metrics, {}, {})
+    backfills = current_backfills(settings, metrics.get("duration_seconds", 0.0))
     try:
-        done = _topic_records(settings, [t.topic for t in config.tables])
+        configured = {t.topic for t in config.tables}
+        backfills = {n: b for n, b in backfills.items() if b["topic"] in configured}
+        if backfills:  # incremental snapshots (make add-table / resnapshot): records since the signal
+            done = topic_records(settings, [b["topic"] for b in backfills.values()])
+            return {**snapshot_progress(metrics, {n: done[b["topic"]] - b["baseline"] for n, b in backfills.items()},
+                                        {n: b["estimate"] for n, b in backfills.items()}), "incremental": True}
+        done = topic_records(settings, [t.topic for t in config.tables])
         estimates = _mysql_row_estimates(config, [t.topic for t in config.tables])
     except Exception as err:  # a status screen shows what it can
         return {**snapshot_progress(metrics, {}, {}), "error": f"{type(err).__name__}: {err}"}
@@ -166,7 +173,23 @@ def snapshot_section(settings: StackSettings, config) -> dict:
                              {names[t]: n for t, n in estimates.items()})
 
 
-def _topic_records(settings: StackSettings, topics: list[str]) -> dict[str, int]:
+def backfills_file(settings: StackSettings) -> Path:
+    """What make add-table / resnapshot asked Debezium to snapshot: per table its topic, the topic's
+    records before the signal (baseline), MySQL's row count and when."""
+    return settings.state_dir / "run" / "backfills.json"
+
+
+def current_backfills(settings: StackSettings, snapshot_seconds: float) -> dict[str, dict]:
+    """The backfills requested since the running snapshot began (older ones are done)."""
+    try:
+        recorded = json.loads(backfills_file(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+    since = datetime.now(timezone.utc).timestamp() - snapshot_seconds - 10
+    return {name: b for name, b in recorded.items() if b.get("requested_at", 0) >= since}
+
+
+def topic_records(settings: StackSettings, topics: list[str]) -> dict[str, int]:
     from confluent_kafka import Consumer, TopicPartition
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "cdc-status",
                          "enable.auto.commit": False})
@@ -207,8 +230,13 @@ def format_snapshot(snap: dict) -> list[str]:
     if not snap["running"]:
         return ["SNAPSHOT  none running" + (" (this Connect run's snapshot completed)" if snap["completed"] else
                                             "") + "; the connector streams the binlog"]
-    lines = [f"SNAPSHOT  running for {snap['seconds']:.0f} s: {snap['tables_remaining']} of {snap['tables_total']} "
-             "table(s) left (rows so far = records in the table's topic, of MySQL's estimate)"]
+    if snap.get("incremental"):
+        lines = [f"SNAPSHOT  incremental (make add-table / resnapshot), running for {snap['seconds']:.0f} s "
+                 "(rows so far = records added to the table's topic since it was requested, live changes "
+                 "included, of MySQL's count then)"]
+    else:
+        lines = [f"SNAPSHOT  running for {snap['seconds']:.0f} s: {snap['tables_remaining']} of {snap['tables_total']} "
+                 "table(s) left (rows so far = records in the table's topic, of MySQL's estimate)"]
     for name, t in snap["tables"].items():
         share = f" ({t['percent']:.0f} %)" if t["percent"] is not None else ""
         eta = "" if t["eta_seconds"] is None else f", ETA {t['eta_seconds']:.0f} s"

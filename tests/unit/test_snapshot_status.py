@@ -35,3 +35,22 @@ def test_no_snapshot_running():
                                      "the connector streams the binlog"]
     assert format_snapshot({"running": False, "error": "Connect's metrics at …: ConnectionError"})[0] \
         .startswith("SNAPSHOT  unknown")
+
+
+def test_an_incremental_snapshot_counts_from_its_request(tmp_path):
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from stack.status import backfills_file, current_backfills
+    settings = SimpleNamespace(state_dir=tmp_path)
+    assert current_backfills(settings, 30.0) == {}  # nothing requested yet
+    backfills_file(settings).parent.mkdir(parents=True)
+    backfills_file(settings).write_text(json.dumps({
+        "loans": {"topic": "oltp.bankdb.loans", "baseline": 0, "estimate": 20_000, "requested_at": time.time() - 10},
+        "old": {"topic": "oltp.bankdb.old", "baseline": 5, "estimate": 9, "requested_at": time.time() - 3_600}}))
+    assert list(current_backfills(settings, 30.0)) == ["loans"]  # the older one finished before this snapshot
+    snap = {**snapshot_progress(RUNNING, {"loans": 5_000}, {"loans": 20_000}), "incremental": True}
+    lines = format_snapshot(snap)
+    assert lines[0].startswith("SNAPSHOT  incremental (make add-table / resnapshot), running for 20 s")
+    assert lines[1].split()[:7] == ["loans", "5,000", "of", "~20,000", "rows", "(25", "%),"]
