@@ -90,15 +90,10 @@ def partitions_of(topic: str) -> list[int]:
 
 def watermarks(topics=TOPICS) -> dict[str, dict[int, tuple[int, int]]]:
     """{topic: {partition: (log start, high watermark)}}, asked from the broker (not cached)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer(kafka_config(**{"group.id": f"bench-wm-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}))
-    try:
-        return {topic: {p: tuple(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False))
-                        for p in partitions_of(topic)}
-                for topic in topics}
-    finally:
-        c.close()
+    from stack.topics import watermarks as topic_watermarks
+    for topic in topics:
+        partitions_of(topic)  # exits with the reason when the topic is missing
+    return topic_watermarks(SETTINGS.kafka_bootstrap, topics)
 
 
 def end_offsets(topics=TOPICS) -> dict[str, dict[int, int]]:

@@ -190,21 +190,8 @@ def current_backfills(settings: StackSettings, snapshot_seconds: float) -> dict[
 
 
 def topic_records(settings: StackSettings, topics: list[str]) -> dict[str, int]:
-    from confluent_kafka import Consumer, TopicPartition
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "cdc-status",
-                         "enable.auto.commit": False})
-    try:
-        out = {}
-        for topic in topics:
-            meta = consumer.list_topics(topic, timeout=3).topics.get(topic)
-            partitions = list(meta.partitions) if meta is not None and meta.error is None else []
-            out[topic] = 0
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=3)
-                out[topic] += max(high - low, 0)
-        return out
-    finally:
-        consumer.close()
+    from .topics import records
+    return records(settings.kafka_bootstrap, topics, timeout=3)
 
 
 def _mysql_row_estimates(config, topics: list[str]) -> dict[str, int]:

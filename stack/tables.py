@@ -214,15 +214,8 @@ class Capture:
         return f"{_topic_prefix(self.connector_config())}.{self.connector_config()['signal.data.collection']}"
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        from confluent_kafka import Consumer, TopicPartition
-        consumer = Consumer({"bootstrap.servers": self.s.kafka_bootstrap, "group.id": "cdc-capture",
-                             "enable.auto.commit": False})
-        try:
-            meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
-            partitions = list(meta.partitions) if meta is not None and meta.error is None else []
-            return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in partitions}
-        finally:
-            consumer.close()
+        from .topics import end_offsets
+        return end_offsets(self.s.kafka_bootstrap, topic)
 
     def snapshot_window_opened(self, since: dict[int, int]) -> bool:
         """Whether Debezium opened an incremental snapshot window since these offsets of its signal

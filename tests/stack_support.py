@@ -76,14 +76,10 @@ def partition_count(topic: str) -> int:
 
 def end_offsets(topic: str) -> dict[int, int]:
     """The end (high watermark) of each partition of `topic`."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(kafka_config(**{"group.id": unique("test-end"), "enable.auto.commit": False}))
-    try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-                for p in range(partition_count(topic))}
-    finally:
-        consumer.close()
+    from stack.topics import end_offsets as topic_end_offsets
+    ends = topic_end_offsets(SETTINGS.kafka_bootstrap, topic)
+    assert ends, f"topic {topic} does not exist on {SETTINGS.kafka_bootstrap}"
+    return ends
 
 
 def consume_until(topic: str, done, timeout: float, partitions: int | None = None,
