@@ -1,5 +1,6 @@
 """Pipeline configuration: one YAML file (`conf/pipeline.yaml`), loaded once (config_loader.load_config)
-into the frozen dataclasses below.
+into the frozen dataclasses below; the running job re-reads its `tables:` when the file changes
+(config_loader.LiveConfig: make add-table / remove-table).
 
 String values may contain `${VAR}` (the environment variable; an error when it is not set) and
 `${VAR:-default}` (the default when VAR is unset or empty), also inside longer strings; `$${` is a

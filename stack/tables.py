@@ -10,14 +10,13 @@ the sinks' tables stay. The pure edits live in cdc_pipeline/capture.py.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-
-import functools
 
 from .errors import CaptureError, ServiceError
 from .job import load_pipeline_config
@@ -45,6 +44,7 @@ class Capture:
         if not self.connector_files:
             raise ServiceError(f"no conf/{CONNECTOR_FILES}")
         self.specs = {path: json.loads(path.read_text()) for path in self.connector_files}
+        self._running: set[str] | None = None  # names of the connectors Connect runs (asked once)
 
     # -- Connect
 
@@ -57,14 +57,15 @@ class Capture:
 
     def registered(self) -> dict[Path, dict]:
         """The connector files whose connector runs on this Connect (the local stack's or compose's)."""
-        resp = self.rest("GET", "/connectors")
-        if resp.status_code != 200:
-            raise ServiceError(f"Kafka Connect: GET /connectors: HTTP {resp.status_code} {resp.text[:300]}")
-        names = set(resp.json())
-        found = {path: spec for path, spec in self.specs.items() if spec["name"] in names}
+        if self._running is None:
+            resp = self.rest("GET", "/connectors")
+            if resp.status_code != 200:
+                raise ServiceError(f"Kafka Connect: GET /connectors: HTTP {resp.status_code} {resp.text[:300]}")
+            self._running = set(resp.json())
+        found = {path: spec for path, spec in self.specs.items() if spec["name"] in self._running}
         if not found:
             raise ServiceError(f"none of the connectors of conf/{CONNECTOR_FILES} runs on {self.s.connect_url} "
-                               f"(registered: {sorted(names) or 'none'}); start the stack first (make up)")
+                               f"(registered: {sorted(self._running) or 'none'}); start the stack first (make up)")
         return found
 
     def connector_config(self) -> dict:
@@ -74,19 +75,33 @@ class Capture:
     def apply_connector(self, edit) -> None:
         """`edit(config) -> config` on every connector file, then PUT to the running connector and wait
         until its task runs with it (Connect restarts the task; offsets and other tables are untouched)."""
-        running = self.registered()
-        for path, spec in self.specs.items():
-            spec = {**spec, "config": edit(spec["config"])}
-            self.specs[path] = spec
-            _write_atomically(path, json.dumps(spec, indent=2) + "\n")
-        for path in running:
-            name, config = self.specs[path]["name"], self.specs[path]["config"]
-            resp = self.rest("PUT", f"/connectors/{name}/config", config)
-            if resp.status_code not in (200, 201):
-                raise ServiceError(f"Kafka Connect refused the new config of {name}: HTTP {resp.status_code} "
-                                   f"{resp.text[:500]}")
-            wait_until(lambda: self._task_runs_with(name, config["table.include.list"]), 90,
-                       f"connector {name}'s task restarted with the new table list", interval=1)
+        running, old = self.registered(), dict(self.specs)
+        try:
+            for path, spec in old.items():
+                self.specs[path] = {**spec, "config": edit(spec["config"])}
+                _write_atomically(path, json.dumps(self.specs[path], indent=2) + "\n")
+            for path in running:
+                self._put(self.specs[path])
+        except BaseException:
+            # Back to where it was: the files, and the connector (best effort; the error is the news).
+            for path, spec in old.items():
+                _write_atomically(path, json.dumps(spec, indent=2) + "\n")
+            for path in running:
+                try:
+                    self.rest("PUT", f"/connectors/{old[path]['name']}/config", old[path]["config"])
+                except ServiceError:
+                    pass
+            self.specs = old
+            raise
+
+    def _put(self, spec: dict) -> None:
+        name, config = spec["name"], spec["config"]
+        resp = self.rest("PUT", f"/connectors/{name}/config", config)
+        if resp.status_code not in (200, 201):
+            raise ServiceError(f"Kafka Connect refused the new config of {name}: HTTP {resp.status_code} "
+                               f"{resp.text[:500]}")
+        wait_until(lambda: self._task_runs_with(name, config["table.include.list"]), 90,
+                   f"connector {name}'s task restarted with the new table list", interval=1)
 
     def _task_runs_with(self, name: str, include_list: str) -> bool:
         tasks = self.rest("GET", f"/connectors/{name}/tasks")
@@ -299,13 +314,10 @@ def add_table(settings: StackSettings, config_path: Path, table_text: str, key_t
     rows = c.row_count(table)
     note = f"added by make add-table, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     old_config = c.edit_config(lambda text: capture.add_table_entry(text, topic, table.table, key_columns, note))
-    old_files = {path: path.read_text() for path in c.connector_files}
     try:
         c.apply_connector(lambda config: capture.with_table(config, table, keys))
     except BaseException:
-        _write_atomically(config_path, old_config)
-        for path, text in old_files.items():
-            _write_atomically(path, text)
+        _write_atomically(config_path, old_config)  # the connector files and the connector are restored
         raise
     signal_id = c.request_snapshot(table, topic, rows)
     lines = [f"{table.qualified}: captured as {topic}, key ({', '.join(key_columns)}); sinks: {table.table}_history, "

@@ -188,3 +188,28 @@ def _pg_count(sql: str) -> int:
     with pg_connect() as conn, conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchone()[0]
+
+
+def test_a_table_without_a_primary_key_is_added_with_the_key_named(pipeline, lake, added_tables):
+    name = f"ledger_{uuid.uuid4().hex[:8]}"
+    qualified = f"bankdb.{name}"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{name}` (entry_no BIGINT NOT NULL, branch VARCHAR(8) NOT NULL, "
+                    "amount DECIMAL(18,2) NOT NULL, UNIQUE KEY uk (entry_no, branch)) ENGINE=InnoDB")
+        cur.executemany(f"INSERT INTO `{name}` VALUES (%s, %s, %s)",
+                        [(i, f"b{i % 3}", f"{i}.25") for i in range(300)])
+    refused = make("add-table", f"TABLE={qualified}")
+    assert refused.returncode != 0 and "has no primary key" in refused.stderr, refused.stdout + refused.stderr
+    unknown = make("add-table", f"TABLE={qualified}", "KEY=nope")
+    assert unknown.returncode != 0 and "has no column 'nope'" in unknown.stderr, unknown.stderr
+
+    added_tables.append(qualified)
+    added = make("add-table", f"TABLE={qualified}", "KEY=entry_no,branch")
+    assert added.returncode == 0, added.stdout + added.stderr
+    connector = json.loads((REPO_ROOT / "conf" / "debezium-mariadb-connector.json").read_text())["config"]
+    assert connector["message.key.columns"] == f"{qualified}:entry_no,branch"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"UPDATE `{name}` SET amount = amount + 1 WHERE entry_no < 50")
+        cur.execute(f"DELETE FROM `{name}` WHERE entry_no >= 290")
+    table = TableConfig(topic=f"oltp.{qualified}", name=name, key_columns=("entry_no", "branch"))
+    wait_for(lambda: sinks_problems(table, lake), 300, f"{name} (keyed by entry_no, branch)")
