@@ -30,14 +30,37 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _offsets(value) -> dict | None:
+    """A Kafka source's offsets from Spark's progress (a JSON string or already a mapping)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def end_offsets_of(source_progress: dict) -> dict[str, dict[str, int]]:
+    """{topic: {partition: next offset}} the batch read up to (its endOffset)."""
+    end = _offsets(source_progress.get("endOffset")) or {}
+    return {topic: {str(p): int(o) for p, o in parts.items()} for topic, parts in end.items() if isinstance(parts, dict)}
+
+
+def paths_behind(state: dict, topic: str, ends: dict[int, int]) -> list[str]:
+    """The job's paths (from its status file) whose last batch did not read `topic` up to `ends`
+    ({partition: offset}): make remove-table waits for none before the table leaves the config."""
+    behind = []
+    for name, path in (state.get("paths") or {}).items():
+        done = ((path.get("last_batch") or {}).get("end_offsets") or {}).get(topic) or {}
+        if any(end > int(done.get(str(p), 0)) for p, end in ends.items()):
+            behind.append(name)
+    return behind
+
+
 def lag_per_topic(source_progress: dict) -> dict[str, int]:
     """Records behind the end of each topic after the batch: latestOffset - endOffset, summed per topic."""
-    latest, end = source_progress.get("latestOffset"), source_progress.get("endOffset")
-    if isinstance(latest, str):
-        latest = json.loads(latest)
-    if isinstance(end, str):
-        end = json.loads(end)
-    if not isinstance(latest, dict) or not isinstance(end, dict):
+    latest, end = _offsets(source_progress.get("latestOffset")), _offsets(source_progress.get("endOffset"))
+    if latest is None or end is None:
         return {}
     lag = {}
     for topic, partitions in latest.items():
@@ -137,7 +160,8 @@ def batch_summary(progress: dict, stats: dict) -> dict:
             "input_rows_per_s": round(progress.get("inputRowsPerSecond") or 0.0, 1),
             "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
             "duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
-            "lag_per_topic": lag_per_topic(sources[0]), "dead_letters": stats.get("dead_letters")}
+            "lag_per_topic": lag_per_topic(sources[0]), "end_offsets": end_offsets_of(sources[0]),
+            "dead_letters": stats.get("dead_letters")}
 
 
 def read_status(path: str | Path) -> dict | None:

@@ -233,15 +233,51 @@ def format_snapshot(snap: dict) -> list[str]:
     return lines
 
 
+def capture_agreement(configured: set[str], captured: set[str]) -> dict:
+    """The pipeline config's tables (`<db>.<table>`) against the connector's table.include.list: a table
+    only in the config never gets changes; one only captured sends its records to the dead letters."""
+    return {"tables": len(configured | captured), "not_captured": sorted(configured - captured),
+            "not_configured": sorted(captured - configured)}
+
+
+def capture_section(settings: StackSettings, config) -> dict:
+    import requests
+    from cdc_pipeline.verify_readers import source_table_of
+    configured = {".".join(source_table_of(t.topic)) for t in config.tables}
+    try:
+        captured: set[str] = set()
+        for name in requests.get(f"{settings.connect_url}/connectors", timeout=3).json():
+            connector = requests.get(f"{settings.connect_url}/connectors/{name}/config", timeout=3).json()
+            captured |= {t.strip() for t in connector.get("table.include.list", "").split(",") if t.strip()}
+    except (requests.RequestException, ValueError, AttributeError) as err:
+        return {"error": f"Kafka Connect at {settings.connect_url}: {type(err).__name__}"}
+    return capture_agreement(configured, captured)
+
+
+def format_capture(capture: dict) -> list[str]:
+    if "error" in capture:
+        return [f"CAPTURE  unknown: {capture['error']}"]
+    if not capture["not_captured"] and not capture["not_configured"]:
+        return [f"CAPTURE  {capture['tables']} table(s); the config's tables: and the connector's include list agree"]
+    lines = [f"CAPTURE  the config's tables: and the connector's include list differ (make add-table / remove-table "
+             "change both)"]
+    lines += [f"  {t:<28} under tables:, not captured by the connector: no change reaches the sinks"
+              for t in capture["not_captured"]]
+    lines += [f"  {t:<28} captured, not under tables:: its records go to the dead letters"
+              for t in capture["not_configured"]]
+    return lines
+
+
 def pipeline_status(settings: StackSettings, config_path: Path) -> dict:
     config = load_pipeline_config(settings, config_path)
-    return {"snapshot": snapshot_section(settings, config), "job": job_section(settings, config),
-            "warehouse": warehouse_section(config), "lakehouse": lakehouse_section(config)}
+    return {"capture": capture_section(settings, config), "snapshot": snapshot_section(settings, config),
+            "job": job_section(settings, config), "warehouse": warehouse_section(config),
+            "lakehouse": lakehouse_section(config)}
 
 
 def format_pipeline(status: dict) -> list[str]:
     job, wh, lake = status["job"], status["warehouse"], status["lakehouse"]
-    lines = ["", *format_snapshot(status["snapshot"]), "", f"STREAMING JOB  {job['query_name']}: {job['state'].upper()}"
+    lines = ["", *format_capture(status["capture"]), *format_snapshot(status["snapshot"]), "", f"STREAMING JOB  {job['query_name']}: {job['state'].upper()}"
              + (f"  (PID {job['pid']})" if job["pid"] else "")]
     if job.get("spark_ui"):
         lines.append(f"  Spark UI         {job['spark_ui']}/StreamingQuery/")

@@ -349,14 +349,41 @@ def remove_table(settings: StackSettings, config_path: Path, table_text: str) ->
         raise ServiceError(f"{table.qualified} is neither under tables: in {config_path.name} nor captured by the connector")
     if captured:
         c.apply_connector(lambda config: capture.without_table(config, table))
+    drained = _wait_until_applied(c, topic) if configured else ""
     if configured:
         c.edit_config(lambda text: capture.remove_table_entry(text, topic))
     c.forget_backfill(table)
     return [f"{table.qualified}: no longer captured (connector include list: "
             f"{c.connector_config()['table.include.list']}); removed from {config_path.name}",
+            *([f"  {drained}"] if drained else []),
             f"  the sinks keep {table.table}_history/_current (PostgreSQL) and {table.table}_current/_changes "
             "(Iceberg); drop them by hand if they should go",
             f"  records of {topic} the job reads from now on go to the dead letters (unconfigured_topic)"]
+
+
+def _wait_until_applied(c: Capture, topic: str) -> str:
+    """Before the table leaves the config: every path of a running job has read its topic to the end
+    (Debezium no longer writes to it), so its last changes are applied, not dead letters. The Iceberg
+    path reads at its commit interval: the wait is bounded by that plus a minute."""
+    from cdc_pipeline.supervisor import read_status, paths_behind
+    from .job import STREAM, app_process
+    from .status import resolve
+    if app_process(c.s, STREAM).pid() is None:
+        return (f"no job started by make submit runs here to wait for: records of {topic} the job has not applied "
+                "yet go to the dead letters")
+    ends = c.end_offsets(topic)
+    from cdc_pipeline.config import interval_ms
+    timeout = interval_ms(c.config.iceberg.commit_interval) / 1000 + 60
+    status_file = resolve(c.config.job.status_file)
+    try:
+        wait_until(lambda: not paths_behind(read_status(status_file) or {}, topic, ends), timeout,
+                   f"the job's paths reading {topic} to its end before the table leaves the config", interval=1)
+    except ServiceError as err:
+        behind = paths_behind(read_status(status_file) or {}, topic, ends)
+        raise CaptureError(f"the connector no longer captures {topic}, but the job's {', '.join(behind)} path(s) "
+                           f"have not read it to its end within {timeout:.0f} s, so it stays under tables: (its last "
+                           f"changes are still applied); run the command again later ({err})") from None
+    return f"the job applied {topic} to its end in each path before the table left the config"
 
 
 @_reported

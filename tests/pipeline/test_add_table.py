@@ -142,6 +142,7 @@ def test_add_a_table_while_the_job_runs_then_remove_and_add_it_again(pipeline, l
     # Remove: the connector stops capturing it, the job's config no longer has it; the sinks stay.
     removed = make("remove-table", f"TABLE={qualified}")
     assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "applied oltp." in removed.stdout and "to its end in each path" in removed.stdout, removed.stdout
     assert not [t for t in _current_tables() if t["topic"] == table.topic]
     with mysql_connect() as conn, conn.cursor() as cur:
         cur.execute(f"UPDATE `{name}` SET status = 'gap' WHERE id % 10 = 3")

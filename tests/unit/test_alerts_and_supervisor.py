@@ -10,12 +10,14 @@ from cdc_pipeline.supervisor import (
     StatusFile,
     Supervisor,
     is_new_partitions_glitch,
+    end_offsets_of,
     lag_per_topic,
+    paths_behind,
     read_status,
     restart_delay_ms,
     short_error,
 )
-from stack.status import format_pipeline, job_ok, latest_snapshot
+from stack.status import capture_agreement, format_capture, format_pipeline, job_ok, latest_snapshot
 
 
 def test_slack_payload():
@@ -84,6 +86,20 @@ def test_lag_per_topic():
                 "endOffset": json.dumps({"a": {"0": 90, "1": 50}, "b": {"0": 7}})}
     assert lag_per_topic(progress) == {"a": 10, "b": 0}
     assert lag_per_topic({"endOffset": {"a": {"0": 1}}}) == {}
+    assert end_offsets_of(progress) == {"a": {"0": 90, "1": 50}, "b": {"0": 7}}
+    assert end_offsets_of({"endOffset": "not json"}) == {}
+
+
+def test_paths_behind_a_topic_end():
+    state = {"state": "running", "paths": {
+        "postgres": {"state": "running", "last_batch": {"end_offsets": {"t": {"0": 10, "1": 4}}}},
+        "iceberg": {"state": "running", "last_batch": {"end_offsets": {"t": {"0": 10, "1": 3}}}}}}
+    assert paths_behind(state, "t", {0: 10, 1: 4}) == ["iceberg"]
+    assert paths_behind(state, "t", {0: 10, 1: 3}) == []
+    assert paths_behind(state, "t", {0: 0, 1: 0, 2: 0}) == []  # nothing to read
+    assert paths_behind(state, "u", {0: 1}) == ["postgres", "iceberg"]
+    fresh = {"state": "running", "paths": {"postgres": {"state": "running", "last_batch": None}}}
+    assert paths_behind(fresh, "t", {0: 1}) == ["postgres"]
 
 
 def test_short_error_finds_the_root_cause():
@@ -220,8 +236,17 @@ def test_latest_snapshot_from_table_metadata():
     assert latest_snapshot({"current-snapshot-id": -1, "snapshots": []}) == {"snapshot_id": None, "snapshots": 0}
 
 
+def test_capture_agreement():
+    agree = capture_agreement({"bankdb.a"}, {"bankdb.a"})
+    assert agree == {"tables": 1, "not_captured": [], "not_configured": []}
+    assert format_capture(agree) == ["CAPTURE  1 table(s); the config's tables: and the connector's include list agree"]
+    assert format_capture({"error": "Kafka Connect at http://127.0.0.1:8083: ConnectionError"})[0].startswith(
+        "CAPTURE  unknown")
+
+
 def test_status_screen():
     status = {
+        "capture": capture_agreement({"bankdb.a", "bankdb.b"}, {"bankdb.a", "bankdb.c"}),
         "snapshot": {"running": True, "completed": False, "tables_total": 2, "tables_remaining": 1, "seconds": 30.0,
                      "tables": {"t": {"rows": 500, "estimate": 1000, "percent": 50.0, "eta_seconds": 30.0}}},
         "job": {"state": "restarting", "pid": 42, "query_name": "q", "spark_ui": "http://127.0.0.1:4040",
@@ -239,7 +264,10 @@ def test_status_screen():
         "lakehouse": {"tables": {"t_current": {"state": "not created yet"}}},
     }
     screen = "\n".join(format_pipeline(status))
-    for text in ("STREAMING JOB  q: RESTARTING  (PID 42)", "postgres path    q.postgres: RUNNING, trigger 1 second",
+    for text in ("CAPTURE  the config's tables: and the connector's include list differ",
+                 "  bankdb.b                     under tables:, not captured by the connector",
+                 "  bankdb.c                     captured, not under tables:: its records go to the dead letters",
+                 "STREAMING JOB  q: RESTARTING  (PID 42)", "postgres path    q.postgres: RUNNING, trigger 1 second",
                  "iceberg path     q.iceberg: RESTARTING, 3 restart(s)",
                  "    last batch     #9 at 2026-11-22T00:00:00Z: 10 rows", "    lag            t 3",
                  "restarts         2 in a row (max 10), 3 in all; next at 2026-11-22T00:00:11Z",
