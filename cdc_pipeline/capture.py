@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from .config import _name_from_topic
 from .errors import ConfigError
 
-_TOP_LEVEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*:")
 _TABLES_KEY = re.compile(r"^tables\s*:\s*(#.*)?$")
 _ITEM = re.compile(r"^(\s*)-\s")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -117,7 +117,7 @@ def add_table_entry(text: str, topic: str, name: str, key_columns: tuple[str, ..
     for entry in before:
         if isinstance(entry, dict) and entry.get("topic") == topic:
             raise ConfigError(f"{topic} is already under tables: in the pipeline config")
-        if isinstance(entry, dict) and (entry.get("name") or str(entry.get("topic", "")).rsplit(".", 1)[-1]) == name:
+        if isinstance(entry, dict) and (entry.get("name") or _name_from_topic(str(entry.get("topic", "")))) == name:
             raise ConfigError(f"the sink name {name!r} is already used by {entry.get('topic')!r}")
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
@@ -165,16 +165,21 @@ def _list(value: str | None, separator: str = ",") -> list[str]:
     return [v.strip() for v in (value or "").split(separator) if v.strip()]
 
 
+def included_tables(config: dict) -> list[str]:
+    """The connector's `table.include.list`, entry by entry."""
+    return _list(config.get("table.include.list"))
+
+
 def with_table(config: dict, table: SourceTable, key_columns: tuple[str, ...] = ()) -> dict:
     """The connector config capturing `table` too (its `message.key.columns` when a KEY is given)."""
-    included = _list(config.get("table.include.list"))
+    included = included_tables(config)
     return _with_key_columns({**config, "table.include.list": ",".join(
         included + ([table.qualified] if table.qualified not in included else []))}, table, key_columns)
 
 
 def without_table(config: dict, table: SourceTable) -> dict:
     """The connector config no longer capturing `table`."""
-    included = [t for t in _list(config.get("table.include.list")) if t != table.qualified]
+    included = [t for t in included_tables(config) if t != table.qualified]
     if not included:
         raise ConfigError(f"{table.qualified} is the connector's last table; a connector needs at least one")
     return _with_key_columns({**config, "table.include.list": ",".join(included)}, table, ())
@@ -194,7 +199,7 @@ def _with_key_columns(config: dict, table: SourceTable, key_columns: tuple[str, 
 
 
 def captured(config: dict, table: SourceTable) -> bool:
-    return table.qualified in _list(config.get("table.include.list"))
+    return table.qualified in included_tables(config)
 
 
 def snapshot_signal(table: SourceTable) -> tuple[str, str]:

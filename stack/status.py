@@ -179,12 +179,16 @@ def backfills_file(settings: StackSettings) -> Path:
     return settings.state_dir / "run" / "backfills.json"
 
 
-def current_backfills(settings: StackSettings, snapshot_seconds: float) -> dict[str, dict]:
-    """The backfills requested since the running snapshot began (older ones are done)."""
+def read_backfills(settings: StackSettings) -> dict[str, dict]:
     try:
-        recorded = json.loads(backfills_file(settings).read_text())
+        return json.loads(backfills_file(settings).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def current_backfills(settings: StackSettings, snapshot_seconds: float) -> dict[str, dict]:
+    """The backfills requested since the running snapshot began (older ones are done)."""
+    recorded = read_backfills(settings)
     since = datetime.now(timezone.utc).timestamp() - snapshot_seconds - 10
     return {name: b for name, b in recorded.items() if b.get("requested_at", 0) >= since}
 
@@ -242,13 +246,14 @@ def capture_agreement(configured: set[str], captured: set[str]) -> dict:
 
 def capture_section(settings: StackSettings, config) -> dict:
     import requests
+    from cdc_pipeline.capture import included_tables
     from cdc_pipeline.verify_readers import source_table_of
     configured = {".".join(source_table_of(t.topic)) for t in config.tables}
     try:
         captured: set[str] = set()
         for name in requests.get(f"{settings.connect_url}/connectors", timeout=3).json():
             connector = requests.get(f"{settings.connect_url}/connectors/{name}/config", timeout=3).json()
-            captured |= {t.strip() for t in connector.get("table.include.list", "").split(",") if t.strip()}
+            captured |= set(included_tables(connector))
     except (requests.RequestException, ValueError, AttributeError) as err:
         return {"error": f"Kafka Connect at {settings.connect_url}: {type(err).__name__}"}
     return capture_agreement(configured, captured)

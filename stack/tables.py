@@ -18,20 +18,17 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cdc_pipeline import capture
+
 from .errors import CaptureError, ServiceError
 from .job import load_pipeline_config
 from .process import wait_until
 from .settings import REPO_ROOT, StackSettings
+from .status import backfills_file, read_backfills
+from .topics import end_offsets, records
 
 CONNECTOR_FILES = "debezium-*-connector.json"
 SIGNAL_SEEN_TIMEOUT = 60  # seconds for Debezium to open a snapshot window before the signal is sent again
-
-
-def _capture():
-    import sys
-    sys.path.insert(0, str(REPO_ROOT))
-    from cdc_pipeline import capture
-    return capture
 
 
 class Capture:
@@ -126,11 +123,11 @@ class Capture:
         """The key the table is captured with: KEY if given (its columns must exist, NOT NULL), else
         the primary key; a table with neither is refused."""
         with self.mysql() as conn, conn.cursor() as cur:
-            cur.execute("SELECT COLUMN_NAME, IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS "
+            cur.execute("SELECT COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS "
                         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
                         (table.database, table.table))
-            columns = {name: (nullable, key) for name, nullable, key in cur.fetchall()}
-            if not columns:
+            nullable = dict(cur.fetchall())
+            if not nullable:
                 raise ServiceError(f"MySQL has no table {table.qualified} (or {self.config.mysql.user} cannot see it)")
             cur.execute("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s "
                         "AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
@@ -142,9 +139,9 @@ class Capture:
                                    f"e.g. make add-table TABLE={table.qualified} KEY=<column,...>")
             return primary
         for column in key_columns:
-            if column not in columns:
-                raise ServiceError(f"KEY: {table.qualified} has no column {column!r} (it has {', '.join(columns)})")
-            if columns[column][0] == "YES":
+            if column not in nullable:
+                raise ServiceError(f"KEY: {table.qualified} has no column {column!r} (it has {', '.join(nullable)})")
+            if nullable[column] == "YES":
                 raise ServiceError(f"KEY: {table.qualified}.{column} is NULL-able; a key column must be NOT NULL")
         return key_columns
 
@@ -160,11 +157,11 @@ class Capture:
                         "type VARCHAR(32) NOT NULL, data VARCHAR(2048) NULL, PRIMARY KEY (id)) ENGINE=InnoDB")
         return collection
 
-    def send_snapshot_signal(self, table) -> str:
-        """Insert the execute-snapshot row; Debezium reads it from the binlog. Returns the signal's id."""
-        collection = self.ensure_signal_table()
+    def send_snapshot_signal(self, table, collection: str) -> str:
+        """Insert the execute-snapshot row into the signal table `collection`; Debezium reads it from
+        the binlog. Returns the signal's id."""
         database, _, name = collection.partition(".")
-        kind, data = _capture().snapshot_signal(table)
+        kind, data = capture.snapshot_signal(table)
         signal_id = f"cdc-{uuid.uuid4()}"
         with self.mysql() as conn, conn.cursor() as cur:
             cur.execute(f"INSERT INTO `{database}`.`{name}` (id, type, data) VALUES (%s, %s, %s)",
@@ -179,7 +176,7 @@ class Capture:
         for _attempt in range(2):
             since = self.end_offsets(self.signal_topic())
             self.record_backfill(table, topic, self.topic_records(topic), rows)
-            signal_id = self.send_snapshot_signal(table)
+            signal_id = self.send_snapshot_signal(table, collection)
             if not rows:
                 return signal_id  # an empty table: no chunk, no window
             deadline = time.monotonic() + SIGNAL_SEEN_TIMEOUT
@@ -192,27 +189,17 @@ class Capture:
                            f".stack/logs/connect.log, then make resnapshot TABLE={table.qualified}")
 
     def forget_backfill(self, table) -> None:
-        from .status import backfills_file
-        path = backfills_file(self.s)
-        try:
-            recorded = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return
+        recorded = read_backfills(self.s)
         if recorded.pop(table.table, None) is not None:
-            _write_atomically(path, json.dumps(recorded, indent=2) + "\n")
+            _write_atomically(backfills_file(self.s), json.dumps(recorded, indent=2) + "\n")
 
     def record_backfill(self, table, topic: str, baseline: int, rows: int) -> None:
         """For make status: the snapshot's progress is the topic's growth since now (stack/status.py)."""
-        from .status import backfills_file
-        path = backfills_file(self.s)
-        try:
-            recorded = json.loads(path.read_text())
-        except (OSError, ValueError):
-            recorded = {}
+        recorded = read_backfills(self.s)
         recorded[table.table] = {"topic": topic, "baseline": baseline, "estimate": rows,
                                  "requested_at": time.time()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, json.dumps(recorded, indent=2) + "\n")
+        backfills_file(self.s).parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(backfills_file(self.s), json.dumps(recorded, indent=2) + "\n")
 
     def row_count(self, table) -> int:
         with self.mysql() as conn, conn.cursor() as cur:
@@ -222,14 +209,12 @@ class Capture:
     # -- Kafka
 
     def topic_records(self, topic: str) -> int:
-        from .status import topic_records
-        return topic_records(self.s, [topic])[topic]
+        return records(self.s.kafka_bootstrap, [topic])[topic]
 
     def signal_topic(self) -> str:
         return f"{_topic_prefix(self.connector_config())}.{self.connector_config()['signal.data.collection']}"
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        from .topics import end_offsets
         return end_offsets(self.s.kafka_bootstrap, topic)
 
     def snapshot_window_opened(self, since: dict[int, int]) -> bool:
@@ -302,7 +287,6 @@ def _topic_prefix(connector_config: dict) -> str:
 
 @_reported
 def add_table(settings: StackSettings, config_path: Path, table_text: str, key_text: str | None = None) -> list[str]:
-    capture = _capture()
     table, keys = capture.SourceTable.parse(table_text), capture.parse_key_columns(key_text)
     c = Capture(settings, config_path)
     connector = c.connector_config()
@@ -333,21 +317,20 @@ def add_table(settings: StackSettings, config_path: Path, table_text: str, key_t
 
 
 def _target(settings: StackSettings, config_path: Path, table_text: str):
-    """(capture module, the table, its Capture, its topic) for remove-table and resnapshot."""
-    capture = _capture()
+    """(the table, its Capture, its topic) for remove-table and resnapshot."""
     table = capture.SourceTable.parse(table_text)
     c = Capture(settings, config_path)
-    return capture, table, c, table.topic(_topic_prefix(c.connector_config()))
+    return table, c, table.topic(_topic_prefix(c.connector_config()))
 
 
 @_reported
 def remove_table(settings: StackSettings, config_path: Path, table_text: str) -> list[str]:
-    capture, table, c, topic = _target(settings, config_path, table_text)
+    table, c, topic = _target(settings, config_path, table_text)
     configured = any(t.topic == topic for t in c.config.tables)
-    captured = capture.captured(c.connector_config(), table)
-    if not configured and not captured:
+    is_captured = capture.captured(c.connector_config(), table)
+    if not configured and not is_captured:
         raise ServiceError(f"{table.qualified} is neither under tables: in {config_path.name} nor captured by the connector")
-    if captured:
+    if is_captured:
         c.apply_connector(lambda config: capture.without_table(config, table))
     drained = _wait_until_applied(c, topic) if configured else ""
     if configured:
@@ -388,7 +371,7 @@ def _wait_until_applied(c: Capture, topic: str) -> str:
 
 @_reported
 def resnapshot(settings: StackSettings, config_path: Path, table_text: str) -> list[str]:
-    capture, table, c, topic = _target(settings, config_path, table_text)
+    table, c, topic = _target(settings, config_path, table_text)
     if not any(t.topic == topic for t in c.config.tables) or not capture.captured(c.connector_config(), table):
         raise ServiceError(f"{table.qualified} is not captured; add it with make add-table TABLE={table.qualified}")
     signal_id = c.request_snapshot(table, topic, c.row_count(table))

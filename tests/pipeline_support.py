@@ -32,11 +32,12 @@ def job_log_tail() -> str:
     return job.tail(SETTINGS)
 
 
-def check_sinks(spark, tables=None) -> list[str]:
-    """Problems found (empty = MySQL equals both current tables, histories hold each change once)."""
+def check_sinks(spark, tables=None, configs=None) -> list[str]:
+    """Problems found (empty = MySQL equals both current tables, histories hold each change once), for
+    the tables named `tables` among `configs` (default: the shipped config's)."""
     problems = []
     with mysql_connect() as m, pg_connect() as p:
-        for table_cfg in CONFIG.tables:
+        for table_cfg in configs or CONFIG.tables:
             if tables and table_cfg.name not in tables:
                 continue
             for report in verify_table(table_cfg, m, p, spark, CONFIG.iceberg):

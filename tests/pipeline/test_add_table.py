@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 
 from cdc_pipeline.config import TableConfig
-from pipeline_support import CONFIG, wait_for
+from pipeline_support import check_sinks, pg_rows, wait_for
 from stack_support import mysql_connect, pg_connect
-
-from cdc_pipeline.verify import verify_table
-from cdc_pipeline.verify_readers import history_duplicates, history_matches_current
 
 pytestmark = pytest.mark.integration
 
@@ -91,17 +88,7 @@ class Workload(threading.Thread):
 
 
 def sinks_problems(table: TableConfig, lake) -> list[str]:
-    problems = []
-    with mysql_connect() as m, pg_connect() as p:
-        for report in verify_table(table, m, p, lake, CONFIG.iceberg):
-            if not report.ok:
-                problems.append(report.describe())
-        if history_duplicates(p, table):
-            problems.append(f"{table.name}_history holds a change twice")
-        stale = history_matches_current(p, table)
-        if stale:
-            problems.append(f"{table.name}: latest history differs from current for keys {stale[:5]}")
-    return problems
+    return check_sinks(lake, configs=[table])
 
 
 def test_add_a_table_while_the_job_runs_then_remove_and_add_it_again(pipeline, lake, added_tables, alert_receiver):
@@ -186,9 +173,7 @@ def _current_tables() -> list[dict]:
 
 
 def _pg_count(sql: str) -> int:
-    with pg_connect() as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchone()[0]
+    return pg_rows(sql)[0][0]
 
 
 def test_a_table_without_a_primary_key_is_added_with_the_key_named(pipeline, lake, added_tables):
