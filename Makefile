@@ -99,7 +99,7 @@ bench-decode: venv ## benchmark: the JVM Debezium decoder vs the Python one on t
 bench-drain: up ## benchmark: the job drains a 2 x 210k-event backlog; vs Debezium, raw Kafka/COPY/Iceberg, seed-000 (PNG in bench/out)
 	$(PY) bench/backlog_drain.py $(BENCH_ARGS)
 
-bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current latency at 50, 250, 1000 and 5000 changes/s (PNG in bench/out)
+bench-latency: up ## benchmark: MySQL commit -> PostgreSQL / Iceberg current latency at 50, 250, 1000 and 5000 changes/s, whole transactions on and off (PNG in bench/out)
 	$(PY) bench/end_to_end_latency.py $(BENCH_ARGS)
 
 bench: bench-decode bench-source bench-drain bench-latency ## run every benchmark (stop the job first: make stop)

@@ -406,7 +406,7 @@ def main() -> int:
     args = parse_args()
     run_id, out = bs.begin_run("drain")
     start0 = bs.end_offsets()
-    config_path = bs.write_bench_config(out, "bench_drain_", bs.offsets_json(start0), run_id)
+    config_path = bs.write_bench_config(out, "bench_drain_", bs.start_offsets_json(), run_id)
     config = bs.load_bench_config(config_path)
     print(f"config {config_path}: queries {[p.query_name for p in config.sink_paths]}, tables "
           f"{[t.name for t in config.tables]}, max_offsets_per_trigger {config.source.max_offsets_per_trigger}, "

@@ -101,6 +101,24 @@ def end_offsets(topics=TOPICS) -> dict[str, dict[int, int]]:
     return {t: {p: hw for p, (_low, hw) in ps.items()} for t, ps in watermarks(topics).items()}
 
 
+def subscribed_topics() -> list[str]:
+    """The topics on the broker the shipped config's Kafka source reads (its tables', its pattern's, the
+    transaction topic): Spark wants a starting offset for every partition it subscribes to."""
+    import re
+
+    from confluent_kafka.admin import AdminClient
+    options = load_bench_config(BASE_CONFIG).reader_options()
+    on_broker = AdminClient(kafka_config()).list_topics(timeout=10).topics
+    if "subscribe" in options:
+        return [t for t in options["subscribe"].split(",") if t in on_broker]
+    return sorted(t for t in on_broker if re.fullmatch(options["subscribePattern"], t))
+
+
+def start_offsets_json() -> str:
+    """startingOffsets for the benchmark's job: the current end of every topic it reads."""
+    return offsets_json(end_offsets(subscribed_topics()))
+
+
 def wait_for_records(start: dict, expected: int, timeout: float, t0: float, stall_s: float = 60) -> tuple[dict, int, float]:
     """Poll the topics' end offsets (about once a second) until they are `expected` records past
     `start`: Debezium's delivery, independent of how fast anyone reads the topics. Returns (end
@@ -212,7 +230,8 @@ def offset_span(start: dict, end: dict) -> int:
 # --- the benchmark's job -------------------------------------------------------------------------------
 
 def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run_id: str,
-                       max_offsets_per_trigger: int | None = None, commit_interval: str | None = None) -> Path:
+                       max_offsets_per_trigger: int | None = None, commit_interval: str | None = None,
+                       transactions: dict | None = None) -> Path:
     """conf/pipeline.yaml with the benchmark's own checkpoint, query name, sink tables and status file;
     the source (and its kafka_options) as configured."""
     import yaml
@@ -224,6 +243,8 @@ def write_bench_config(out: Path, prefix: str, starting_offsets: str | None, run
         cfg["source"]["max_offsets_per_trigger"] = max_offsets_per_trigger
     if commit_interval is not None:
         cfg["iceberg"]["commit_interval"] = commit_interval
+    if transactions is not None:
+        cfg.setdefault("transactions", {}).update(transactions)
     for table in cfg["tables"]:
         base = table.get("name") or table["topic"].rsplit(".", 1)[1]
         table["name"] = f"{prefix}{base}"

@@ -35,6 +35,9 @@ so compare it with the batches' seconds) and "caught up s" (window end -> last m
 one or two batch durations when the pipeline keeps up). When it falls behind, the p95 is queueing and
 grows with the window's length.
 
+With --transactions on,off (the default) the whole run is done twice, with transaction-consistent
+apply on (the shipped default) and off, and a last table shows the p95 cost of the guarantee.
+
 Prints per rate: MySQL's achieved rate, p50/p95/max of both latencies, the trend, the job's batches in
 the window (records, seconds, Iceberg/PostgreSQL split) and the driver RSS; writes
 bench/out/end_to_end_latency.png. The job is stopped and the bench tables, ledger rows and checkpoint
@@ -69,6 +72,9 @@ def parse_args():
     p.add_argument("--catchup-timeout", type=float, default=600, help="bound on waiting for the last markers")
     p.add_argument("--master", default="local[2]")
     p.add_argument("--keep", action="store_true", help="keep the bench sink tables and checkpoint")
+    p.add_argument("--transactions", default="on,off",
+                   help="transactions.consistent settings to measure, each in its own job run over the same rates "
+                        "(default on,off: the cost of whole-transaction apply; 'on' alone: the shipped default)")
     return p.parse_args()
 
 
@@ -288,17 +294,18 @@ def plot(path, results, summaries, trigger, commit_interval_s):
     bs.save_figure(plt, fig, path)
 
 
-def main() -> int:
-    args = parse_args()
-    rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    run_id, out = bs.begin_run("latency")
-    config_path = bs.write_bench_config(out, "bench_lat_", bs.offsets_json(bs.end_offsets()), run_id,
-                                        commit_interval=args.commit_interval)
+def measure(args, rates: list[float], mode: str) -> dict:
+    """One job run over every rate with transactions.consistent = (mode == "on"); its figures."""
+    run_id, out = bs.begin_run(f"latency-{mode}")
+    config_path = bs.write_bench_config(out, "bench_lat_", bs.start_offsets_json(), run_id,
+                                        commit_interval=args.commit_interval,
+                                        transactions={"consistent": mode == "on"})
     config = bs.load_bench_config(config_path)
     from cdc_pipeline.config import interval_ms
     trigger, commit_interval = config.source.trigger_interval, config.iceberg.commit_interval
     commit_s = interval_ms(commit_interval) / 1000
-    print(f"config {config_path}: queries {', '.join(p.query_name for p in config.sink_paths)}; PostgreSQL trigger "
+    print(f"\n=== transactions.consistent: {mode}\nconfig {config_path}: queries "
+          f"{', '.join(p.query_name for p in config.sink_paths)}; PostgreSQL trigger "
           f"{trigger}, Iceberg commit interval {commit_interval}, max_offsets_per_trigger "
           f"{config.source.max_offsets_per_trigger}, source kafka options {dict(config.source.kafka_options)}")
     sampler = bs.RssSampler()
@@ -320,10 +327,15 @@ def main() -> int:
     finally:
         sampler.stop()
         bs.cleanup(config, out, args.keep)
+    return {"mode": mode, "config": config, "trigger": trigger, "commit_interval": commit_interval,
+            "commit_s": commit_s, "results": results, "summaries": [summarize(r, ice_ts) for r in results],
+            "batches": batches, "peaks": sampler.peaks()}
 
-    summaries = [summarize(r, ice_ts) for r in results]
-    print("\n" + bs.machine_line().replace("at start", "at the end"))
-    print("NOTE: measured while other jobs (Spark test suites) ran on the same 2 cores unless the load average is < 1.")
+
+def report(args, run: dict) -> None:
+    config, results, summaries, batches = run["config"], run["results"], run["summaries"], run["batches"]
+    trigger, commit_interval, commit_s = run["trigger"], run["commit_interval"], run["commit_s"]
+    print(f"\n=== transactions.consistent: {run['mode']}")
     print(f"PostgreSQL path trigger {trigger}, Iceberg path every {commit_interval}; markers: {args.marker_rate:g}/s "
           f"over {args.seconds:g}s per rate; PostgreSQL polled every {args.poll * 1000:.0f} ms; Iceberg = snapshot "
           "commit time of the Iceberg batch that holds the marker\n")
@@ -346,14 +358,17 @@ def main() -> int:
             if not inside:
                 continue
             secs = [b.get("batch_seconds") or 0 for b in inside]
+            held = [(b.get("transactions") or {}).get("held_records") or 0 for b in inside]
             brows.append([f"{r['rate']:g}", path.sink, len(inside), f"{bs.mean(b.get('rows_in') or 0 for b in inside):.0f}",
                           f"{bs.pct(secs, 0.5):.2f}", f"{bs.pct(secs, 0.95):.2f}",
+                          f"{bs.mean(b.get('gate_s') or 0 for b in inside):.2f}",
                           f"{bs.mean(b.get('plan_s') or 0 for b in inside):.2f}",
                           f"{bs.mean(b.get(path.sink + '_s') or 0 for b in inside):.2f}",
-                          f"{bs.mean((b.get('trigger_ms') or 0) / 1000 for b in inside):.2f}"])
-    bs.print_table(["rate/s", "path", "batches", "mean records", "batch s p50", "batch s p95", "mean plan s",
-                    "mean sink s", "mean trigger s"], brows, "<<" + ">" * 7)
-    peaks = sampler.peaks()
+                          f"{bs.mean((b.get('trigger_ms') or 0) / 1000 for b in inside):.2f}",
+                          f"{bs.mean(held):.0f}"])
+    bs.print_table(["rate/s", "path", "batches", "mean records", "batch s p50", "batch s p95", "mean gate s",
+                    "mean plan s", "mean sink s", "mean trigger s", "mean held records"], brows, "<<" + ">" * 9)
+    peaks = run["peaks"]
     print(f"\ndriver RSS peaks (MB): JVM {peaks['jvm']:.0f}, Python driver {peaks['python_driver']:.0f}, "
           f"JVM + Python driver {peaks['jvm_plus_driver']:.0f}, Python workers {peaks['python_workers']:.0f}")
     print("\ngoals:")
@@ -374,9 +389,33 @@ def main() -> int:
                       bs.verdict(peaks["jvm_plus_driver"] <= 2048)])
     bs.print_table(["goal", "measured", "status"], goal_rows, "<<<")
     bs.OUT_DIR.mkdir(parents=True, exist_ok=True)
-    png = bs.OUT_DIR / "end_to_end_latency.png"
+    png = bs.OUT_DIR / ("end_to_end_latency.png" if run["mode"] == "on" else f"end_to_end_latency_{run['mode']}.png")
     plot(png, results, summaries, trigger, commit_s)
     print(f"\nplot: {png}")
+
+
+def main() -> int:
+    args = parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    modes = [m.strip() for m in args.transactions.split(",") if m.strip()]
+    if not modes or set(modes) - {"on", "off"}:
+        raise SystemExit(f"--transactions: expected on, off or on,off; got {args.transactions!r}")
+    runs = [measure(args, rates, mode) for mode in modes]
+    print("\n" + bs.machine_line().replace("at start", "at the end"))
+    print("NOTE: measured while other jobs (Spark test suites) ran on the same 2 cores unless the load average is < 1.")
+    for run in runs:
+        report(args, run)
+    if len(runs) == 2:
+        print("\nthe cost of whole-transaction apply (transactions.consistent on vs off, same rates and workload):")
+        on, off = runs
+        rows = []
+        for r_on, s_on, s_off in zip(on["results"], on["summaries"], off["summaries"]):
+            p_on, p_off = bs.pct(s_on["pg"], 0.95), bs.pct(s_off["pg"], 0.95)
+            i_on, i_off = bs.pct(s_on["ice"], 0.95), bs.pct(s_off["ice"], 0.95)
+            rows.append([f"{r_on['rate']:g}", f"{p_off:.2f}", f"{p_on:.2f}", f"{p_on - p_off:+.2f}",
+                         f"{i_off:.2f}", f"{i_on:.2f}", f"{i_on - i_off:+.2f}"])
+        bs.print_table(["rate/s", "PG p95 off s", "PG p95 on s", "cost s", "Iceberg p95 off s", "Iceberg p95 on s",
+                        "cost s"], rows, "<" + ">" * 6)
     return 0
 
 

@@ -69,12 +69,16 @@ names the key path and the bad value.
 | `maintenance.expire_older_than` | interval | `7 days` | expire snapshots older than this ... |
 | `maintenance.retain_last` | int > 0 | `10` | ... but always keep this many of the newest snapshots |
 | `maintenance.orphan_older_than` | interval >= 24 hours | `3 days` | remove files no snapshot references, if older than this (younger ones may be in-flight writes) |
+| `transactions.consistent` | bool | `true` | apply whole MySQL transactions only (Debezium's transaction metadata, `provide.transaction.metadata`): a batch holds back a transaction until its END and all its events are read (README: Transactions); `false`: apply at offset boundaries |
+| `transactions.topic` | string | (<prefix>.transaction: the first table's topic prefix) | Debezium's transaction topic, read with the tables' topics |
+| `transactions.release_after` | interval | `1 minute` | a transaction still incomplete when the stream (the newest Kafka timestamp read) is this far past its first record (its END or an event never came) is applied as it is, with an alert |
+| `transactions.max_held_records` | int > 0 | `200000` | the records held back (re-read by the next batch) never exceed this: over it, the held transactions are applied as they are, with an alert |
 | `mysql.host` | string | `${CDC_MYSQL_HOST:-127.0.0.1}` | source MySQL host; read only by `make verify` (the job reads Kafka) |
 | `mysql.port` | int 1..65535 | `${CDC_MYSQL_PORT:-3307}` | source MySQL port |
 | `mysql.user` | string | `${CDC_MYSQL_USER:-debezium}` | MySQL user with SELECT on the source tables (each table's database is the `<db>` of its topic) |
 | `mysql.password` | string | `${CDC_MYSQL_PASSWORD:-dbz}` | MySQL password |
 
-Sections `source` and `tables` are required; `iceberg`, `postgres`, `job`, `alerts`, `maintenance`, `mysql` may be left out.
+Sections `source` and `tables` are required; `iceberg`, `postgres`, `job`, `alerts`, `maintenance`, `mysql`, `transactions` may be left out.
 An interval is `<n> <unit>` with unit millisecond(s), second(s), minute(s), hour(s) or day(s).
 """
 from __future__ import annotations
@@ -99,6 +103,7 @@ class _Special:
 
 REQUIRED = _Special("(required)")
 FROM_TOPIC = _Special("(table part of the topic)")
+FROM_PREFIX = _Special("(<prefix>.transaction: the first table's topic prefix)")
 
 # Every key with its default, in one place (the docstring table is checked against this by the tests).
 DEFAULTS: dict[str, Any] = {
@@ -162,6 +167,10 @@ DEFAULTS: dict[str, Any] = {
     "maintenance.expire_older_than": "7 days",
     "maintenance.retain_last": 10,
     "maintenance.orphan_older_than": "3 days",
+    "transactions.consistent": True,
+    "transactions.topic": FROM_PREFIX,
+    "transactions.release_after": "1 minute",
+    "transactions.max_held_records": 200000,
     "mysql.host": "${CDC_MYSQL_HOST:-127.0.0.1}",
     "mysql.port": "${CDC_MYSQL_PORT:-3307}",
     "mysql.user": "${CDC_MYSQL_USER:-debezium}",
@@ -172,7 +181,7 @@ SOURCE_FORMATS = ("kafka",)
 SINKS = ("iceberg", "postgres")
 STATS_KINDS = ("user_account_stats",)
 WRITE_MODES = ("merge-on-read", "copy-on-write")
-TOP_LEVEL = ("source", "tables", "iceberg", "postgres", "job", "alerts", "maintenance", "mysql")
+TOP_LEVEL = ("source", "tables", "iceberg", "postgres", "job", "alerts", "maintenance", "mysql", "transactions")
 
 # PostgreSQL truncates identifiers at 63 bytes; the longest suffix we add is "_history" / "_current".
 MAX_TABLE_NAME = 63 - len("_history")
@@ -214,13 +223,15 @@ class SourceConfig:
             return topic in self.topics
         return re.fullmatch(self.topic_pattern, topic) is not None
 
-    def reader_options(self) -> dict[str, str]:
-        """Options for `spark.readStream.format(self.format).options(...)`, in Spark Kafka source names."""
+    def reader_options(self, also: tuple[str, ...] = ()) -> dict[str, str]:
+        """Options for `spark.readStream.format(self.format).options(...)`, in Spark Kafka source names;
+        `also`: topics read beside the configured ones (the transaction topic)."""
         options = {"kafka.bootstrap.servers": self.bootstrap_servers}
         if self.topics is not None:
-            options["subscribe"] = ",".join(self.topics)
+            options["subscribe"] = ",".join([*self.topics, *[t for t in also if t not in self.topics]])
         else:
-            options["subscribePattern"] = self.topic_pattern
+            extra = [re.escape(t) for t in also if not self.subscribes_to(t)]
+            options["subscribePattern"] = "|".join([f"(?:{self.topic_pattern})", *extra]) if extra else self.topic_pattern
         options["startingOffsets"] = self.starting_offsets
         options["maxOffsetsPerTrigger"] = str(self.max_offsets_per_trigger)
         options["failOnDataLoss"] = "true" if self.fail_on_data_loss else "false"
@@ -362,6 +373,15 @@ class MaintenanceConfig:
 
 
 @dataclass(frozen=True)
+class TransactionsConfig:
+    """Transaction-consistent apply (cdc_pipeline.transactions)."""
+    consistent: bool = True
+    topic: str | None = None  # None: no table to take the prefix from (then nothing is held)
+    release_after_ms: int = 60_000
+    max_held_records: int = 200_000
+
+
+@dataclass(frozen=True)
 class MysqlConfig:
     """The source database, read by the consistency check (`make verify`); the job never connects to it."""
 
@@ -397,6 +417,15 @@ class PipelineConfig:
     mysql: MysqlConfig
     maintenance: MaintenanceConfig = MaintenanceConfig()
     alerts: AlertsConfig = AlertsConfig()
+    transactions: TransactionsConfig = TransactionsConfig()
+
+    def reader_options(self) -> dict[str, str]:
+        """The Kafka source's options: the tables' topics and the transaction topic, also when
+        transaction-consistent apply is off (its records are then skipped): a topic that leaves the
+        subscription of a running checkpoint fails the query (failOnDataLoss), so switching
+        `transactions.consistent` must not change what the query reads."""
+        tx = self.transactions
+        return self.source.reader_options((tx.topic,) if tx.topic else ())
 
     @property
     def sink_paths(self) -> tuple[SinkPath, ...]:

@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from .config import (DEFAULTS, INTERVAL_FORMAT, MAX_TABLE_NAME, REQUIRED, SINKS, SOURCE_FORMATS, STATS_KINDS,
-                     TOP_LEVEL, WRITE_MODES, _IDENTIFIER, _INTERVAL, AlertsConfig, IcebergConfig, JobConfig,
-                     MaintenanceConfig, MysqlConfig, PipelineConfig, PostgresConfig, SourceConfig, StatsConfig,
-                     TableConfig, _name_from_topic, interval_ms)
+from .config import (DEFAULTS, FROM_PREFIX, INTERVAL_FORMAT, MAX_TABLE_NAME, REQUIRED, SINKS, SOURCE_FORMATS,
+                     STATS_KINDS, TOP_LEVEL, WRITE_MODES, _IDENTIFIER, _INTERVAL, AlertsConfig, IcebergConfig,
+                     JobConfig, MaintenanceConfig, MysqlConfig, PipelineConfig, PostgresConfig, SourceConfig,
+                     StatsConfig, TableConfig, TransactionsConfig, _name_from_topic, interval_ms)
+from .debezium import TRANSACTION_TOPIC_SUFFIX
 from .errors import ConfigError
 from .logs import log_event
 from .vocabulary import MAX_IDENTIFIER_BYTES, is_reserved, sink_column_name
@@ -241,6 +242,7 @@ class _Reader:
             mysql=self.mysql(document.get("mysql")),
             maintenance=self.maintenance(document.get("maintenance")),
             alerts=self.alerts(document.get("alerts")),
+            transactions=self.transactions(document.get("transactions"), tables),
         )
         self.check_relation_names(config)
         return config
@@ -482,6 +484,26 @@ class _Reader:
             expire_older_than_ms=self.interval(s, path, "expire_older_than"),
             retain_last=self.integer(s, path, "retain_last"),
             orphan_older_than_ms=orphans,
+        )
+
+    def transactions(self, raw: Any, tables: tuple[TableConfig, ...]) -> TransactionsConfig:
+        path = "transactions"
+        s = self.section(raw, path, _keys(path))
+        topic = self.get(s, path, "topic")
+        if topic is FROM_PREFIX:
+            topic = tables[0].topic.split(".", 1)[0] + TRANSACTION_TOPIC_SUFFIX if tables else None
+        else:
+            topic = self.string(s, path, "topic")
+            if not topic.endswith(TRANSACTION_TOPIC_SUFFIX) or topic == TRANSACTION_TOPIC_SUFFIX:
+                raise ConfigError(f"transactions.topic: expected Debezium's '<topic.prefix>{TRANSACTION_TOPIC_SUFFIX}', got {topic!r}")
+        release_after = self.interval(s, path, "release_after")
+        if release_after < 1000:
+            raise ConfigError(f"transactions.release_after: expected at least 1 second, got {self.get(s, path, 'release_after')!r}")
+        return TransactionsConfig(
+            consistent=self.boolean(s, path, "consistent"),
+            topic=topic,
+            release_after_ms=release_after,
+            max_held_records=self.integer(s, path, "max_held_records"),
         )
 
     def mysql(self, raw: Any) -> MysqlConfig:

@@ -6,6 +6,10 @@
                       column itself even when the other path already did. Written after the sink
                       applied the batch; a batch that fails before is planned again from the old
                       schema, and the sinks' DDL (ADD COLUMN IF NOT EXISTS, widening) is idempotent.
+    held tails        `cdc_held_tails`: per path (query id) and batch, the records it read but held back
+                      (transactions.Tail: incomplete MySQL transactions), which the next batch reads
+                      again. Written before the sink commits the batch; a replay reads the row of the
+                      batch before it. Written only when it or the one before is not empty.
     dead letters      `postgres.dead_letter_table`: the records no sink can apply, with the reason.
                       Staged by COPY, then inserted once per Kafka coordinate: a replay, or the
                       other path meeting the same record, adds nothing.
@@ -25,10 +29,13 @@ from .plan import PlannedBatch
 from .sinks import postgres_sql as sql
 from .sinks.postgres import connect, copy_into
 from .sinks.postgres_sql import quote_ident
+from .transactions import Tail
 
 log = logging.getLogger(__name__)
 
 SCHEMA_REGISTRY = "cdc_sink_schemas"
+HELD_TAILS = "cdc_held_tails"
+KEEP_TAILS = 1000  # batches of held-tail rows kept per query (for `make status` and post-mortems)
 DEAD_LETTER_STAGING = "cdc_stage_dead_letters"
 
 
@@ -51,6 +58,9 @@ class ControlPlane:
             cur.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(SCHEMA_REGISTRY)} (
                 sink TEXT NOT NULL, table_name TEXT NOT NULL, columns JSONB NOT NULL,
                 updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (sink, table_name))""")
+            cur.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(HELD_TAILS)} (
+                query_id TEXT NOT NULL, batch_id BIGINT NOT NULL, tail JSONB NOT NULL, held_records BIGINT NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (query_id, batch_id))""")
             cur.execute(f"""CREATE UNLOGGED TABLE IF NOT EXISTS {quote_ident(DEAD_LETTER_STAGING)} (
                 kafka_topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL,
                 kafka_timestamp TIMESTAMPTZ, kafka_key BYTEA, kafka_value BYTEA, error_kind TEXT NOT NULL,
@@ -79,6 +89,26 @@ class ControlPlane:
                             (self.sink, name, columns))
         for table in changed:
             log.info("schema of %s (%s path): %s", table.name, self.sink, ", ".join(f"{c.name} {c.type}" for c in table.schema.columns))
+
+    # -- held tails ----------------------------------------------------------------------------------------
+    def held_tail(self, query_id: str, batch_id: int) -> Tail:
+        """The tail the last batch before `batch_id` of this query left (empty if none)."""
+        self.prepare()
+        with closing(self.connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"""SELECT tail::text FROM {quote_ident(HELD_TAILS)} WHERE query_id = %s AND batch_id < %s
+                            ORDER BY batch_id DESC LIMIT 1""", (query_id, batch_id))
+            row = cur.fetchone()
+        return Tail.from_json(row[0] if row else None)
+
+    def record_tail(self, query_id: str, batch_id: int, tail: Tail) -> None:
+        self.prepare()
+        with closing(self.connect()) as conn, conn, conn.cursor() as cur:
+            cur.execute(f"""INSERT INTO {quote_ident(HELD_TAILS)} (query_id, batch_id, tail, held_records)
+                            VALUES (%s, %s, %s, %s) ON CONFLICT (query_id, batch_id)
+                            DO UPDATE SET tail = EXCLUDED.tail, held_records = EXCLUDED.held_records, updated_at = now()""",
+                        (query_id, batch_id, tail.to_json(), tail.records))
+            cur.execute(f"DELETE FROM {quote_ident(HELD_TAILS)} WHERE query_id = %s AND batch_id < %s",
+                        (query_id, batch_id - KEEP_TAILS))
 
     # -- dead letters ------------------------------------------------------------------------------------
     def record_dead_letters(self, planned: PlannedBatch, query_id: str) -> dict[tuple[str, str], int]:

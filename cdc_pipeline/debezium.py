@@ -40,6 +40,12 @@ PAYLOAD, SCHEMA = "payload", "schema"
 BEFORE, AFTER, SOURCE, OP = "before", "after", "source", "op"
 SOURCE_DB, SOURCE_TABLE, SOURCE_TS_MS = "db", "table", "ts_ms"
 SOURCE_FILE, SOURCE_POS, SOURCE_ROW = "file", "pos", "row"
+# Transaction metadata (provide.transaction.metadata): each change event's `transaction` block, and the
+# BEGIN/END records on `<topic.prefix>.transaction` (END counts the events per data collection `<db>.<table>`).
+TRANSACTION, TXN_ID, TXN_TABLE_ORDER = "transaction", "id", "data_collection_order"
+TRANSACTION_TOPIC_SUFFIX = ".transaction"
+TXN_STATUS, TXN_END, TXN_COLLECTIONS = "status", "END", "data_collections"
+TXN_COLLECTION, TXN_EVENT_COUNT = "data_collection", "event_count"
 
 
 

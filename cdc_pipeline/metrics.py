@@ -79,13 +79,17 @@ class PrometheusExporter:
         self.processed_rate = Gauge("cdc_processed_rows_per_second", "records per second processed, last trigger",
                                     query, registry=registry)
         self.seconds = Gauge("cdc_batch_seconds", "the last batch's seconds: trigger (Spark's whole trigger), "
-                             "plan (decode and plan), the sink (postgres or iceberg)", ["query", "step"], registry=registry)
+                             "gate (whole transactions), plan (decode and plan), the sink (postgres or iceberg)", ["query", "step"], registry=registry)
         self.behind = Gauge("cdc_offsets_behind_latest", "records in the topic not read yet, after the last trigger",
                             ["query", "topic"], registry=registry)
         self.changes = Counter("cdc_changes", "change events in the batches, by Debezium op", ["query", "op"], registry=registry)
         self.dead_letters = Counter("cdc_dead_letters", "records this query stored in the dead letters first",
                                     query, registry=registry)
         self.starts = Counter("cdc_query_starts", "starts of the query (the first, then each restart)", query, registry=registry)
+        self.held = Gauge("cdc_held", "what the last batch held back for whole MySQL transactions (README: Transactions): "
+                          "records (read again by the next batch) and transactions", ["query", "what"], registry=registry)
+        self.released = Counter("cdc_transactions_released", "MySQL transactions applied incomplete (timeout or size)",
+                                query, registry=registry)
         self.up = Gauge("cdc_query_up", "1 while the query runs, 0 after it stopped or failed", query, registry=registry)
 
     def query_started(self, name: str) -> None:
@@ -111,7 +115,7 @@ class PrometheusExporter:
         trigger_ms = (progress.get("durationMs") or {}).get("triggerExecution")
         if trigger_ms is not None:
             self.seconds.labels(name, "trigger").set(trigger_ms / 1000)
-        for step in ("plan", "postgres", "iceberg"):
+        for step in ("gate", "plan", "postgres", "iceberg"):
             if f"{step}_s" in stats:
                 self.seconds.labels(name, step).set(stats[f"{step}_s"])
         for count, op in OP_COUNTS.items():
@@ -119,6 +123,11 @@ class PrometheusExporter:
                 self.changes.labels(name, op).inc(stats[count])
         if stats.get("new_dead_letters"):
             self.dead_letters.labels(name).inc(stats["new_dead_letters"])
+        held = stats.get("transactions") or {}
+        for what, key in (("records", "held_records"), ("transactions", "held_transactions")):
+            self.held.labels(name, what).set(held.get(key, 0))
+        if held.get("released_transactions"):
+            self.released.labels(name).inc(held["released_transactions"])
 
     def text(self) -> bytes:
         from prometheus_client import generate_latest

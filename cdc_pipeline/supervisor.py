@@ -161,7 +161,7 @@ def batch_summary(progress: dict, stats: dict) -> dict:
             "processed_rows_per_s": round(progress.get("processedRowsPerSecond") or 0.0, 1),
             "duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
             "lag_per_topic": lag_per_topic(sources[0]), "end_offsets": end_offsets_of(sources[0]),
-            "dead_letters": stats.get("dead_letters")}
+            "dead_letters": stats.get("dead_letters"), "transactions": stats.get("transactions")}
 
 
 def read_status(path: str | Path) -> dict | None:

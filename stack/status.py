@@ -215,6 +215,17 @@ def _mysql_row_estimates(config, topics: list[str]) -> dict[str, int]:
         conn.close()
 
 
+def format_held(held: dict | None) -> str:
+    """What the last batch held back for whole MySQL transactions (README: Transactions)."""
+    if not held or "held_records" not in held:
+        return "applied at offset boundaries (transactions.consistent: false)" if held is not None else "unknown"
+    text = (f"whole only; {held['held_transactions']} held back ({held['incomplete_transactions']} incomplete), "
+            f"{held['held_records']} record(s) to read again")
+    if held.get("released_transactions"):
+        text += f"; {held['released_transactions']} applied incomplete (timeout/size)"
+    return text
+
+
 def format_snapshot(snap: dict) -> list[str]:
     if "error" in snap and not snap.get("running"):
         return [f"SNAPSHOT  unknown: {snap['error']}"]
@@ -298,6 +309,7 @@ def format_pipeline(status: dict) -> list[str]:
             lines.append(f"    last batch     #{batch['batch_id']} at {batch['timestamp']}: {batch['rows_in']} rows, "
                          f"{batch['input_rows_per_s']} rows/s in, {batch['processed_rows_per_s']} rows/s processed")
             lines.append("    lag            " + (", ".join(f"{t} {n}" for t, n in sorted(lag.items())) or "unknown"))
+            lines.append("    transactions   " + format_held(batch.get("transactions")))
     if job.get("restarts_total"):
         lines.append(f"  restarts         {job['restarts_in_a_row']} in a row (max {job['max_restarts']}), "
                      f"{job['restarts_total']} in all" + (f"; next at {job['next_restart_at']}"

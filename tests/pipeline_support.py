@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from cdc_pipeline.config_loader import load_config
 from cdc_pipeline.verify import verify_table
 from cdc_pipeline.verify_readers import history_duplicates, history_matches_current
 from stack import job
+from stack.process import is_alive
 from stack.settings import REPO_ROOT
 from stack_support import SETTINGS, mysql_connect, pg_connect
 
@@ -26,6 +28,25 @@ def stop_job() -> str:
 
 def job_alive() -> bool:
     return job.job_process(SETTINGS).pid() is not None
+
+
+def kill_job() -> None:
+    """SIGKILL the job's Python driver and its JVM (no shutdown hook runs), and wait until it is gone."""
+    proc = job.job_process(SETTINGS)
+    jvm = proc.pid()
+    if jvm is None:
+        return
+    driver = job._python_driver_of(jvm, job.STREAM.script)
+    for pid in (driver, jvm):
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 30
+    while is_alive(jvm) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.pid_file.unlink(missing_ok=True)
 
 
 def job_log_tail() -> str:

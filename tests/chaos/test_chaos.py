@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -30,9 +29,7 @@ import pytest
 import requests
 
 from cdc_pipeline.supervisor import read_status
-from pipeline_support import CONFIG, job_alive, job_log_tail, start_job, wait_converged
-from stack import job
-from stack.process import is_alive
+from pipeline_support import CONFIG, job_alive, job_log_tail, kill_job, start_job, wait_converged
 from stack.services import service
 from stack.settings import REPO_ROOT
 from stack.workload import RandomWorkload
@@ -43,24 +40,6 @@ COMPONENTS = ("job", "connect", "kafka", "postgres", "seaweedfs")
 PATHS = ("postgres-path", "iceberg-path")
 KILLS = max(12, int(os.environ.get("CDC_CHAOS_KILLS", "12")))
 CONNECTOR = service(SETTINGS, "connect").connector_name
-
-
-def kill_job() -> None:
-    proc = job.job_process(SETTINGS)
-    jvm = proc.pid()
-    if jvm is None:
-        return
-    driver = job._python_driver_of(jvm, job.STREAM.script)
-    for pid in (driver, jvm):
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 30
-    while is_alive(jvm) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.pid_file.unlink(missing_ok=True)
 
 
 def job_status() -> dict:

@@ -11,6 +11,7 @@ import yaml
 from cdc_pipeline import config as config_module
 from cdc_pipeline.config import (
     DEFAULTS,
+    FROM_PREFIX,
     FROM_TOPIC,
     REQUIRED,
     JobConfig,
@@ -370,6 +371,31 @@ def test_reader_options(tmp_path):
     assert "subscribe" not in pattern.source.reader_options()
 
 
+def test_transactions_section_and_the_topics_read(tmp_path):
+    config = load(tmp_path, with_changes())
+    assert (config.transactions.consistent, config.transactions.topic, config.transactions.release_after_ms,
+            config.transactions.max_held_records) == (True, "oltp.transaction", 60_000, 200_000)
+    # The job reads the transaction topic beside the tables' (not twice when the pattern covers it).
+    assert config.reader_options()["subscribe"] == "oltp.bankdb.bank_accounts,oltp.transaction"
+    pattern = load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\.bankdb\..*"}))
+    assert pattern.reader_options()["subscribePattern"] == r"(?:oltp\.bankdb\..*)|oltp\.transaction"
+    wide = load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\..*"}))
+    assert wide.reader_options()["subscribePattern"] == r"oltp\..*"
+    # Switched off, the topic is still read (and skipped): leaving a checkpoint's subscription fails it.
+    off = load(tmp_path, with_changes(transactions={"consistent": False}))
+    assert off.reader_options()["subscribe"] == "oltp.bankdb.bank_accounts,oltp.transaction"
+    custom = load(tmp_path, with_changes(transactions={"topic": "cdc.transaction", "release_after": "5 seconds",
+                                                       "max_held_records": 10}))
+    assert (custom.transactions.topic, custom.transactions.release_after_ms, custom.transactions.max_held_records) == (
+        "cdc.transaction", 5000, 10)
+    with pytest.raises(ConfigError, match=r"transactions.topic: expected Debezium's '<topic.prefix>.transaction', got 'oltp.tx'"):
+        load(tmp_path, with_changes(transactions={"topic": "oltp.tx"}))
+    with pytest.raises(ConfigError, match="transactions.release_after: expected at least 1 second"):
+        load(tmp_path, with_changes(transactions={"release_after": "10 milliseconds"}))
+    with pytest.raises(ConfigError, match="transactions.max_held_records"):
+        load(tmp_path, with_changes(transactions={"max_held_records": 0}))
+
+
 def test_iceberg_and_postgres_helpers():
     config = load_config(PIPELINE_YAML, {})
     conf = config.iceberg.spark_conf()
@@ -401,7 +427,7 @@ def test_configuration_is_frozen_and_hides_secrets():
 
 
 def _render(default) -> str:
-    if default is REQUIRED or default is FROM_TOPIC:
+    if default is REQUIRED or default is FROM_TOPIC or default is FROM_PREFIX:
         return default.text
     if default is None:
         return "null"

@@ -30,8 +30,9 @@ def job_metrics() -> dict[str, set[str]]:
     progress = {"name": "q.postgres", "batchId": 1, "numInputRows": 5, "inputRowsPerSecond": 1.0,
                 "processedRowsPerSecond": 1.0, "durationMs": {"triggerExecution": 100},
                 "sources": [{"endOffset": {"t": {"0": 1}}, "latestOffset": {"t": {"0": 2}}}]}
-    stats = {**{count: 1 for count in OP_COUNTS}, "new_dead_letters": 1, "plan_s": 0.1, "postgres_s": 0.1,
-             "iceberg_s": 0.1}
+    stats = {**{count: 1 for count in OP_COUNTS}, "new_dead_letters": 1, "gate_s": 0.1, "plan_s": 0.1,
+             "postgres_s": 0.1, "iceberg_s": 0.1,
+             "transactions": {"held_records": 3, "held_transactions": 1, "released_transactions": 1}}
     exporter.batch_done(progress, stats)
     out: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(exporter.text().decode()):

@@ -54,3 +54,13 @@ def test_an_incremental_snapshot_counts_from_its_request(tmp_path):
     lines = format_snapshot(snap)
     assert lines[0].startswith("SNAPSHOT  incremental (make add-table / resnapshot), running for 20 s")
     assert lines[1].split()[:7] == ["loans", "5,000", "of", "~20,000", "rows", "(25", "%),"]
+
+
+def test_status_line_of_the_transaction_gate():
+    from stack.status import format_held
+    assert format_held(None) == "unknown"
+    assert format_held({"tail_read": 0}) == "applied at offset boundaries (transactions.consistent: false)"
+    held = {"tail_read": 12, "held_transactions": 3, "incomplete_transactions": 1, "held_records": 9,
+            "released_transactions": 0, "gate_rounds": 2}
+    assert format_held(held) == "whole only; 3 held back (1 incomplete), 9 record(s) to read again"
+    assert format_held({**held, "released_transactions": 2}).endswith("; 2 applied incomplete (timeout/size)")
