@@ -103,9 +103,10 @@ def test_no_reader_ever_sees_half_a_transfer_across_kills(pipeline, lake, alert_
     workload = TransferWorkload(seed=random.randint(1, 10**6))
     with mysql_connect() as conn:
         workload.open(conn)
+    reader = Reader(workload, seconds=600)
     try:
-        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=SMALL_BATCHES)
-        reader = Reader(workload, seconds=600)
+        # Whole transactions on (not yet the shipped default), small batches.
+        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=SMALL_BATCHES, CDC_TRANSACTIONS_CONSISTENT="true")
         reader.start()
         stop = threading.Event()
 
@@ -121,13 +122,12 @@ def test_no_reader_ever_sees_half_a_transfer_across_kills(pipeline, lake, alert_
         stop.set()
         writer.join(60)
         assert not writer.is_alive(), "the transfer workload did not stop"
-        # Kill 2, in the middle of that; the job restarts with the shipped config (for the tests after this).
-        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=None)
+        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=None)  # kill 2, in the middle of that; then the usual batches
+        wait_for(lambda: check_sinks(lake, TABLES), 300, "MySQL = Iceberg current = PostgreSQL current")
     finally:
-        if os.environ.pop("CDC_MAX_OFFSETS_PER_TRIGGER", None) is not None:
-            restart_job()
-    wait_for(lambda: check_sinks(lake, TABLES), 300, "MySQL = Iceberg current = PostgreSQL current")
-    reader.stop.set()
+        reader.stop.set()
+        # The shipped config again, for the tests after this one.
+        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=None, CDC_TRANSACTIONS_CONSISTENT=None)
     reader.join(30)
     assert reader.error is None, reader.error
     with mysql_connect() as conn, conn.cursor() as cur:

@@ -148,8 +148,10 @@ def applied(gate):
 
 
 def shipped(**transactions):
+    """The shipped config with transaction-consistent apply on (and these transactions settings)."""
     config = load_config(PIPELINE_YAML, {})
-    return dataclasses.replace(config, transactions=dataclasses.replace(config.transactions, **transactions))
+    settings = {"consistent": True, **transactions}
+    return dataclasses.replace(config, transactions=dataclasses.replace(config.transactions, **settings))
 
 
 SCENARIO = [
