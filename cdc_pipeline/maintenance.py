@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from .commit_retry import exception_text, with_conflict_retries
 from .config import MaintenanceConfig, PipelineConfig
+from .vocabulary import spark_string_literal
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +55,19 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _timestamp(instant: datetime) -> str:
     return f"TIMESTAMP '{instant.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
 def _options(options: dict[str, str]) -> str:
-    return "map(" + ", ".join(f"{_string(k)}, {_string(v)}" for k, v in options.items()) + ")"
+    return "map(" + ", ".join(f"{spark_string_literal(k)}, {spark_string_literal(v)}" for k, v in options.items()) + ")"
 
 
 def procedure_sql(step: str, catalog: str, namespace: str, table: str, maintenance: MaintenanceConfig,
                   target_file_size_bytes: int, now: datetime) -> str:
     """The `CALL <catalog>.system.<step>(...)` statement for one table (session time zone UTC)."""
     proc = f"{_quote(catalog)}.system.{step}"
-    target = _string(f"{_quote(namespace)}.{_quote(table)}")
+    target = spark_string_literal(f"{_quote(namespace)}.{_quote(table)}")
     if step == "rewrite_data_files":
         options = {
             "target-file-size-bytes": str(target_file_size_bytes),

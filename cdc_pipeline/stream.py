@@ -83,8 +83,8 @@ class BatchWriter:
         self.sink = None  # built on the first batch, with its Spark session
         self._spark = None
         self._query_id: str | None = None
-        # (batch id, its tail, its Gate: the held records, read from its cache) of the last batch applied.
-        self._held: tuple[int, Tail, Gate] | None = None
+        # (batch id, its Gate: tail and held records, read from its cache) of the last batch applied.
+        self._held: tuple[int, Gate] | None = None
 
     def query_id(self, spark) -> str:
         if self._query_id is None:
@@ -144,13 +144,13 @@ class BatchWriter:
         them, its records; else (the first batch of this process, a replay) the tail from the control
         plane, whose records are read again from Kafka."""
         if self._held is not None and self._held[0] == batch_id - 1:
-            return self._held[1], self._held[2].held
+            return self._held[1].tail, self._held[1].held
         self._forget_held()
         return self.control.held_tail(query_id, batch_id), None
 
     def _forget_held(self) -> None:
         if self._held is not None:
-            self._held[2].release(held_too=True)
+            self._held[1].release(held_too=True)
         self._held = None
 
     def _alert_released(self, batch_id: int, released: list) -> None:
@@ -197,7 +197,7 @@ class BatchWriter:
         finally:
             gate.release()
         self._forget_held()  # the previous batch's held records are in this batch's (or applied)
-        self._held = (batch_id, gate.tail, gate)
+        self._held = (batch_id, gate)
         self._alert_released(batch_id, gate.released)
         return stats
 

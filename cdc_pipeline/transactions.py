@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from .debezium import (PAYLOAD, TRANSACTION, TRANSACTION_TOPIC_SUFFIX, TXN_COLLECTION, TXN_COLLECTIONS, TXN_END, TXN_EVENT_COUNT,
                        TXN_ID, TXN_STATUS, TXN_TABLE_ORDER)
+from .vocabulary import spark_string_literal
 
 # A partition of a topic: (topic, partition).
 TopicPartition = tuple[str, int]
@@ -252,12 +253,8 @@ def read_tail(spark, reader_options: dict[str, str], tail: Tail):
 def _relevant_sql(source, topic_sql: str) -> str:
     """SQL for 'the job reads this topic' (the Kafka source's own semantics: a Java regex, or the list)."""
     if source.topics is not None:
-        return f"{topic_sql} IN ({', '.join(_sql_string(t) for t in source.topics)})"
-    return f"{topic_sql} RLIKE {_sql_string('^(?:' + source.topic_pattern + ')$')}"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return f"{topic_sql} IN ({', '.join(spark_string_literal(t) for t in source.topics)})"
+    return f"{topic_sql} RLIKE {spark_string_literal('^(?:' + source.topic_pattern + ')$')}"
 
 
 def _transactions_frame(raw, config, previous: Tail):
@@ -278,7 +275,7 @@ def _transactions_frame(raw, config, previous: Tail):
         F.collect_list(F.when(~F.col("is_end"), F.struct("topic", "partition", "offset", "ts", "ord"))).alias("events"),
         F.collect_list(F.when(F.col("is_end"), F.struct("partition", "offset", "ts"))).alias("ends"),
         F.first("collections", ignorenulls=True).alias("collections"), F.max("ts").alias("last_ts"))
-    prefix = _sql_string(transaction_topic_prefix(tx.topic) + ".")
+    prefix = spark_string_literal(transaction_topic_prefix(tx.topic) + ".")
     topic_of = f"concat({prefix}, c.{TXN_COLLECTION})"
     # Complete: an END, and for every table it counts that the job reads, that many distinct events.
     complete = F.expr(
@@ -308,7 +305,7 @@ def _rows(frame) -> tuple[list[Part], list[End]]:
 def _at_or_after(cuts: dict[TopicPartition, int], transaction_topic: str):
     """SQL condition on a transaction row: an event or END at or after its partition's cut."""
     from pyspark.sql import functions as F
-    events = [f"(e.topic = {_sql_string(t)} AND e.partition = {p} AND e.offset >= {c})"
+    events = [f"(e.topic = {spark_string_literal(t)} AND e.partition = {p} AND e.offset >= {c})"
               for (t, p), c in sorted(cuts.items()) if t != transaction_topic]
     ends = [f"(e.partition = {p} AND e.offset >= {c})" for (t, p), c in sorted(cuts.items()) if t == transaction_topic]
     terms = [f"exists(events, e -> {' OR '.join(events)})"] if events else []

@@ -179,6 +179,11 @@ _ALIASES = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "ti
 _DECIMAL = re.compile(r"^decimal\s*(?:\(\s*([0-9]+)\s*(?:,\s*([0-9]+)\s*)?\))?$", re.ASCII)
 
 
+def spark_string_literal(text: str) -> str:
+    """A Spark SQL string literal: backslash escapes (spark.sql.parser.escapedStringLiterals is off)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def parse_spark_type(spark_type: str) -> tuple:
     """Normalise a Spark SQL type string: ('bigint',), ('decimal', 18, 2), ... Raises SchemaError."""
     if not isinstance(spark_type, str):
