@@ -33,6 +33,7 @@ EMPTY_VALUE = ("the value is empty (0 bytes), not null: Debezium writes a tombst
                "record is neither a change event nor a tombstone")
 TRUNCATE_NOT_APPLIED = ("TRUNCATE TABLE in MySQL, not applied: both sinks keep the table's rows until it is "
                         "re-snapshotted (README: TRUNCATE)")
+OP_TRUNCATE = "t"
 CHANGE_TYPES = {"r": "SNAPSHOT", "c": "INSERT", "u": "UPDATE", "d": "DELETE"}
 
 # Envelope paths, in one place.
@@ -123,7 +124,7 @@ def decode_record(
     envelope = _parse_json(value, "value")
     payload, schema = _envelope_parts(envelope)
     op = payload[OP]
-    if op == "t":
+    if op == OP_TRUNCATE:
         raise DecodeError("truncate", f"{_source_table(payload[SOURCE])}: {TRUNCATE_NOT_APPLIED}")
     if not isinstance(op, str) or op not in OPS:
         raise DecodeError("unknown_op", f"op must be one of r, c, u, d; found {_show(op)}")

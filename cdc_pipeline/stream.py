@@ -181,7 +181,7 @@ class BatchWriter:
                 stats = {**planned.summary.counts(), "new_dead_letters": sum(new.values()),
                          "gate_s": round(gated - start, 3), "plan_s": round(time.monotonic() - gated, 3),
                          "tables": sorted(t.name for t in planned.tables), "transactions": gate.stats}
-                if gate.tail.ranges or previous.ranges:
+                if gate.tail != previous:
                     # Before the sink commits: a replay of this batch reads the tail of the one before.
                     self.control.record_tail(query_id, batch_id, gate.tail)
                 result = self.sink.write(planned, query_id)

@@ -21,7 +21,12 @@ without its credit. The gate keeps such a transaction out of the batch:
   (Kafka timestamps: a backlog is held as it would have been live), and the held tail never grows
   past `transactions.max_held_records`: both alert.
 - Events without a transaction (snapshot reads, a connector without metadata) flow, unless a held
-  transaction before them in their partition holds them.
+  transaction before them in their partition holds them. So does a TRUNCATE: Debezium gives it a
+  transaction id and a BEGIN but never an END (measured on MariaDB 10.11 / Debezium 3.x).
+- A record of a transaction applied whole before (Kafka Connect re-sends after a crash, possibly
+  without the END) flows at once: the tail keeps, per GTID source (`<domain>-<server>` or the server
+  uuid), the *high-water mark*, the highest GTID sequence applied whole with every transaction of that
+  source below it applied too (`next_high_water`). Ids that are not GTIDs get no mark.
 
 The functions here are pure; the Spark edge (`gate_batch`) collects only the transactions that decide
 the cut, never the batch.
@@ -29,16 +34,27 @@ the cut, never the batch.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .debezium import (PAYLOAD, TRANSACTION, TRANSACTION_TOPIC_SUFFIX, TXN_COLLECTION, TXN_COLLECTIONS, TXN_END, TXN_EVENT_COUNT,
-                       TXN_ID, TXN_STATUS, TXN_TABLE_ORDER)
+from .debezium import (OP, OP_TRUNCATE, PAYLOAD, TRANSACTION, TRANSACTION_TOPIC_SUFFIX, TXN_COLLECTION, TXN_COLLECTIONS,
+                       TXN_END, TXN_EVENT_COUNT, TXN_ID, TXN_STATUS, TXN_TABLE_ORDER)
 from .vocabulary import spark_string_literal
 
 # A partition of a topic: (topic, partition).
 TopicPartition = tuple[str, int]
+
+# A GTID as Debezium writes a transaction id: MariaDB `<domain>-<server>-<sequence>`, MySQL
+# `<server uuid>:<sequence>`; group 1 is the source whose sequence grows, group 2 the sequence.
+GTID_PATTERN = r"^(.+)[:-]([0-9]{1,18})$"
+
+
+def gtid_position(txn: str) -> tuple[str, int] | None:
+    """(source, sequence) of a GTID transaction id, None for any other id."""
+    match = re.match(GTID_PATTERN, txn)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Tail:
     again, must not wait for events already applied)."""
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     applied: frozenset[str] = frozenset()
+    high_water: dict[str, int] = field(default_factory=dict)  # GTID source -> sequence (next_high_water)
 
     @property
     def records(self) -> int:
@@ -85,14 +102,16 @@ class Tail:
 
     def to_json(self) -> str:
         return json.dumps({"ranges": [[t, p, s, e] for (t, p), (s, e) in sorted(self.ranges.items())],
-                           "applied": sorted(self.applied)}, separators=(",", ":"))
+                           "applied": sorted(self.applied), "high_water": dict(sorted(self.high_water.items()))},
+                          separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | None) -> Tail:
         if not text:
             return cls()
         doc = json.loads(text)
-        return cls({(t, int(p)): (int(s), int(e)) for t, p, s, e in doc["ranges"]}, frozenset(doc["applied"]))
+        return cls({(t, int(p)): (int(s), int(e)) for t, p, s, e in doc["ranges"]}, frozenset(doc["applied"]),
+                   {source: int(seq) for source, seq in doc.get("high_water", {}).items()})
 
     def kafka_offsets(self) -> tuple[str, str, str]:
         """The Kafka source's `assign`, `startingOffsets`, `endingOffsets` JSON to read the ranges."""
@@ -196,12 +215,28 @@ def held_records(cuts: dict[TopicPartition, int], read_through: dict[TopicPartit
     return sum(max(0, read_through.get(tp, cut) - cut) for tp, cut in cuts.items())
 
 
-def next_tail(decision: Decision, read_through: dict[TopicPartition, int], ends_after_cut: Iterable[End]) -> Tail:
-    """The tail for the next batch: [cut, read-through) per cut partition, and the transactions
-    applied now whose END lies in a range (`ends_after_cut`: every END at or after its partition's cut)."""
+def next_high_water(previous: dict[str, int], completed: dict[str, int], held: Iterable[str]) -> dict[str, int]:
+    """The high-water marks after a batch: per GTID source, the highest sequence of a transaction
+    completed (END and events) in it, `completed`, unless a held transaction of that source is at or
+    below it (the mark then stays: everything at or below a mark was applied whole, so a record of
+    such a transaction read again is a re-send). Marks only rise."""
+    lowest_held: dict[str, int] = {}
+    for position in filter(None, map(gtid_position, held)):
+        lowest_held[position[0]] = min(lowest_held.get(position[0], position[1]), position[1])
+    marks = dict(previous)
+    for source, seq in completed.items():
+        if seq < lowest_held.get(source, seq + 1):
+            marks[source] = max(marks.get(source, seq), seq)
+    return marks
+
+
+def next_tail(decision: Decision, read_through: dict[TopicPartition, int], ends_after_cut: Iterable[End],
+              high_water: dict[str, int] | None = None) -> Tail:
+    """The tail for the next batch: [cut, read-through) per cut partition, the transactions applied now
+    whose END lies in a range (`ends_after_cut`: every END at or after its partition's cut), the marks."""
     ranges = {tp: (cut, read_through[tp]) for tp, cut in decision.cuts.items() if cut < read_through.get(tp, cut)}
     applied = frozenset(e.txn for e in ends_after_cut if e.txn not in decision.held)
-    return Tail(ranges, applied)
+    return Tail(ranges, applied, dict(high_water or {}))
 
 
 # --- Spark edge -------------------------------------------------------------------------------------
@@ -213,7 +248,7 @@ MAX_ROUNDS = 1000
 
 def _envelope_schema() -> str:
     """What the gate reads of a value: the change event's transaction block, or a BEGIN/END record."""
-    return (f"struct<{PAYLOAD}:struct<{TRANSACTION}:struct<{TXN_ID}:string,{TXN_TABLE_ORDER}:bigint>,"
+    return (f"struct<{PAYLOAD}:struct<{OP}:string,{TRANSACTION}:struct<{TXN_ID}:string,{TXN_TABLE_ORDER}:bigint>,"
             f"{TXN_STATUS}:string,{TXN_ID}:string,"
             f"{TXN_COLLECTIONS}:array<struct<{TXN_COLLECTION}:string,{TXN_EVENT_COUNT}:bigint>>>>")
 
@@ -259,16 +294,17 @@ def _relevant_sql(source, topic_sql: str) -> str:
 
 def _transactions_frame(raw, config, previous: Tail):
     """One row per transaction in the records: its change events (`events`: topic, partition, offset,
-    Kafka timestamp, order among its table's events), its END(s) (`ends`), whether it is complete.
-    One aggregation (one shuffle); the driver collects only the rows that decide the cut."""
+    Kafka timestamp, order among its table's events), its END(s) (`ends`), whether it is complete, its
+    GTID source and sequence (null for other ids). One aggregation (one shuffle); the driver collects
+    only the rows that decide the cut."""
     from pyspark.sql import functions as F
 
     tx = config.transactions
     is_end = F.col("topic") == F.lit(tx.topic)
     payload = F.from_json(F.col("value").cast("string"), _envelope_schema()).getField(PAYLOAD)
     meta = raw.select("topic", "partition", "offset", F.expr("unix_millis(timestamp)").alias("ts"), is_end.alias("is_end"),
-                      F.when(~is_end, payload[TRANSACTION][TXN_ID])
-                      .when(payload[TXN_STATUS] == TXN_END, payload[TXN_ID]).alias("txn"),
+                      F.when(~is_end & ~F.coalesce(payload[OP] == OP_TRUNCATE, F.lit(False)), payload[TRANSACTION][TXN_ID])
+                      .when(is_end & (payload[TXN_STATUS] == TXN_END), payload[TXN_ID]).alias("txn"),
                       F.when(~is_end, payload[TRANSACTION][TXN_TABLE_ORDER]).alias("ord"),
                       F.when(is_end, payload[TXN_COLLECTIONS]).alias("collections"))
     grouped = meta.where(F.col("txn").isNotNull()).groupBy("txn").agg(
@@ -283,7 +319,15 @@ def _transactions_frame(raw, config, previous: Tail):
         f"OR size(array_distinct(transform(filter(events, e -> e.topic = {topic_of}), e -> e.ord))) "
         f">= c.{TXN_EVENT_COUNT}), true)")
     applied_before = F.col("txn").isin(sorted(previous.applied)) if previous.applied else F.lit(False)
-    return grouped.select("txn", "events", "ends", "last_ts", (complete | applied_before).alias("complete"))
+    source = F.regexp_extract("txn", GTID_PATTERN, 1)
+    seq = F.regexp_extract("txn", GTID_PATTERN, 2)
+    positioned = grouped.select("*", F.when(source != "", source).alias("source"),
+                                F.when(seq != "", seq.cast("bigint")).alias("seq"))
+    below_mark = F.lit(False)
+    for mark_source, mark in sorted(previous.high_water.items()):
+        below_mark = below_mark | ((F.col("source") == mark_source) & (F.col("seq") <= mark))
+    return positioned.select("txn", "events", "ends", "last_ts", "source", "seq",
+                             (complete | applied_before | F.coalesce(below_mark, F.lit(False))).alias("complete"))
 
 
 def _rows(frame) -> tuple[list[Part], list[End]]:
@@ -358,7 +402,12 @@ def gate_batch(batch_df, previous: Tail, config, held=None, end_offsets=None) ->
         clock[0] = now
 
     try:
-        now_ms = txns.agg(F.max("last_ts")).first()[0] or 0  # stream time; fills the cache of `txns`
+        # Stream time, and per GTID source the newest transaction completed here; fills the cache of `txns`.
+        sources = txns.groupBy("source").agg(F.max("last_ts").alias("last_ts"), F.max(
+            F.when(F.col("complete") & (F.size("ends") > 0), F.col("seq"))).alias("completed")).collect()
+        now_ms = max((row["last_ts"] for row in sources if row["last_ts"] is not None), default=0)
+        completed = {row["source"]: row["completed"] for row in sources
+                     if row["source"] is not None and row["completed"] is not None}
         step("group_s")
         # The incomplete transactions; an old END alone (its events applied long ago) is dropped unseen.
         old = now_ms - tx.release_after_ms
@@ -391,7 +440,7 @@ def gate_batch(batch_df, previous: Tail, config, held=None, end_offsets=None) ->
                 release_all(decision, parts, now_ms)
                 ends_after = []
             step("hold_s")
-        tail = next_tail(decision, read_through, ends_after)
+        tail = next_tail(decision, read_through, ends_after, next_high_water(previous.high_water, completed, decision.held))
         stats.update({"held_transactions": len(decision.held), "incomplete_transactions": len(decision.incomplete),
                       "held_records": tail.records, "released_transactions": len(decision.released),
                       "gate_rounds": rounds, "steps": steps})

@@ -1,8 +1,8 @@
 """The transaction gate's decisions (cdc_pipeline.transactions), without Spark."""
 import pytest
 
-from cdc_pipeline.transactions import (Decision, End, Part, Tail, close_over, held_records, hold, next_tail,
-                                       release_all, transaction_topic_prefix)
+from cdc_pipeline.transactions import (Decision, End, Part, Tail, close_over, gtid_position, held_records, hold,
+                                       next_high_water, next_tail, release_all, transaction_topic_prefix)
 
 TX = "oltp.transaction"
 ACC, TRX = "oltp.bankdb.bank_accounts", "oltp.bankdb.transactions"
@@ -100,6 +100,27 @@ def test_tail_json_round_trip_and_kafka_offsets():
     assert Tail().records == 0 and not Tail().ranges
 
 
+def test_gtid_positions_of_mariadb_and_mysql_ids():
+    assert gtid_position("0-1-4841") == ("0-1", 4841)
+    assert gtid_position("3e11fa47-71ca-11e1-9e33-c80aa9429562:23") == ("3e11fa47-71ca-11e1-9e33-c80aa9429562", 23)
+    assert gtid_position("t1") is None and gtid_position("0-1-") is None and gtid_position("") is None
+
+
+def test_the_high_water_mark_rises_to_the_newest_completed_transaction_below_every_held_one():
+    assert next_high_water({}, {"0-1": 40}, []) == {"0-1": 40}
+    # A held transaction of the source at or below the completed one: the mark stays (it only rises).
+    assert next_high_water({"0-1": 30}, {"0-1": 40}, ["0-1-35"]) == {"0-1": 30}
+    assert next_high_water({"0-1": 30}, {"0-1": 40}, ["0-1-40"]) == {"0-1": 30}
+    assert next_high_water({"0-1": 30}, {"0-1": 40}, ["0-1-41", "0-2-1", "t9"]) == {"0-1": 40}
+    assert next_high_water({"0-1": 50}, {"0-1": 40, "0-2": 7}, []) == {"0-1": 50, "0-2": 7}
+
+
+def test_tail_json_keeps_the_high_water_marks_and_reads_a_tail_written_without_them():
+    tail = Tail({(ACC, 0): (1, 2)}, frozenset(), {"0-1": 4841})
+    assert Tail.from_json(tail.to_json()) == tail
+    assert Tail.from_json('{"ranges":[],"applied":["t1"]}') == Tail({}, frozenset({"t1"}))
+
+
 def test_transaction_topic_prefix():
     assert transaction_topic_prefix("oltp.transaction") == "oltp"
     assert transaction_topic_prefix("a.b.transaction") == "a.b"
@@ -120,9 +141,9 @@ PIPELINE_YAML = Path(__file__).resolve().parents[2] / "conf" / "pipeline.yaml"
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset bigint, timestamp timestamp"
 
 
-def change(topic, partition, offset, txn=None, order=1, ts=NOW - 1000):
+def change(topic, partition, offset, txn=None, order=1, ts=NOW - 1000, op="u"):
     block = None if txn is None else {"id": txn, "total_order": order, "data_collection_order": order}
-    return (topic, partition, offset, {"payload": {"op": "u", "transaction": block}}, ts)
+    return (topic, partition, offset, {"payload": {"op": op, "transaction": block}}, ts)
 
 
 def end(partition, offset, txn, counts, ts=NOW - 1000):
@@ -240,3 +261,42 @@ def test_a_batch_s_end_offsets_come_from_spark_s_offset_log(spark, tmp_path):
     assert batch_end_offsets(spark, str(tmp_path), 7) == {(ACC, 0): 5, (ACC, 1): 9, (TX, 0): 3}
     with pytest.raises(RuntimeError, match="cannot read batch 8's offsets"):
         batch_end_offsets(spark, str(tmp_path), 8)
+
+
+def test_a_truncate_flows_although_debezium_never_ends_its_transaction(spark):
+    """Measured on the local stack: a TRUNCATE gets a transaction id and a BEGIN, never an END."""
+    records = [change(TRX, 0, 0, "0-1-41", op="t"), begin(0, 0, "0-1-41"), change(TRX, 0, 1, "0-1-42"),
+               begin(0, 1, "0-1-42"), end(0, 2, "0-1-42", {"transactions": 1})]
+    gate = gate_batch(batch(spark, records), Tail(), shipped())
+    try:
+        assert applied(gate) == [(TRX, 0, 0), (TRX, 0, 1)] and gate.tail.ranges == {}
+        assert gate.tail.high_water == {"0-1": 42}
+    finally:
+        gate.release()
+
+
+def test_a_record_of_a_transaction_at_or_below_the_high_water_mark_flows_as_a_re_send(spark):
+    """Kafka Connect re-sends after a crash, possibly without the END: a transaction at or below the
+    mark was applied whole before. Above the mark, a lone event still waits for its END."""
+    previous = Tail(high_water={"0-1": 42})
+    records = [change(ACC, 0, 5, "0-1-40"), change(ACC, 1, 5, "0-1-42"), change(ACC, 2, 5, "0-1-43"),
+               change(TRX, 0, 5, "0-2-1")]
+    gate = gate_batch(batch(spark, records), previous, shipped())
+    try:
+        assert applied(gate) == [(ACC, 0, 5), (ACC, 1, 5)]
+        assert gate.tail.ranges == {(ACC, 2): (5, 6), (TRX, 0): (5, 6)}
+        assert gate.tail.high_water == {"0-1": 42}
+    finally:
+        gate.release()
+
+
+def test_a_held_transaction_keeps_the_mark_below_it(spark):
+    """0-1-44 completes, but 0-1-43 is held (an event missing): the mark must not pass 43."""
+    records = [change(ACC, 0, 0, "0-1-43", 1), end(0, 0, "0-1-43", {"bank_accounts": 2}),
+               change(ACC, 1, 0, "0-1-44"), end(1, 0, "0-1-44", {"bank_accounts": 1})]
+    gate = gate_batch(batch(spark, records), Tail(high_water={"0-1": 42}), shipped())
+    try:
+        assert applied(gate) == [(ACC, 1, 0)] and gate.stats["held_transactions"] == 1
+        assert gate.tail.high_water == {"0-1": 42}
+    finally:
+        gate.release()
