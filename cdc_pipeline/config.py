@@ -69,7 +69,7 @@ names the key path and the bad value.
 | `maintenance.expire_older_than` | interval | `7 days` | expire snapshots older than this ... |
 | `maintenance.retain_last` | int > 0 | `10` | ... but always keep this many of the newest snapshots |
 | `maintenance.orphan_older_than` | interval >= 24 hours | `3 days` | remove files no snapshot references, if older than this (younger ones may be in-flight writes) |
-| `transactions.consistent` | bool | `false` | apply whole MySQL transactions only (Debezium's transaction metadata, `provide.transaction.metadata`): a batch holds back a transaction until its END and all its events are read (README: Transactions); `false`: apply at offset boundaries |
+| `transactions.consistent` | bool | `true` | apply whole MySQL transactions only (Debezium's transaction metadata, `provide.transaction.metadata`): a batch holds back a transaction until its END and all its events are read (README: Transactions); `false`: apply at offset boundaries |
 | `transactions.topic` | string | (<prefix>.transaction: the first table's topic prefix) | Debezium's transaction topic, read with the tables' topics |
 | `transactions.release_after` | interval | `1 minute` | a transaction still incomplete when the stream (the newest Kafka timestamp read) is this far past its first record (its END or an event never came) is applied as it is, with an alert |
 | `transactions.max_held_records` | int > 0 | `200000` | the records held back (re-read by the next batch) never exceed this: over it, the held transactions are applied as they are, with an alert |
@@ -167,7 +167,7 @@ DEFAULTS: dict[str, Any] = {
     "maintenance.expire_older_than": "7 days",
     "maintenance.retain_last": 10,
     "maintenance.orphan_older_than": "3 days",
-    "transactions.consistent": False,
+    "transactions.consistent": True,
     "transactions.topic": FROM_PREFIX,
     "transactions.release_after": "1 minute",
     "transactions.max_held_records": 200000,
@@ -375,7 +375,7 @@ class MaintenanceConfig:
 @dataclass(frozen=True)
 class TransactionsConfig:
     """Transaction-consistent apply (cdc_pipeline.transactions)."""
-    consistent: bool = False  # not yet the default: README "Whole transactions", limits
+    consistent: bool = True
     topic: str | None = None  # None: no table to take the prefix from (then nothing is held)
     release_after_ms: int = 60_000
     max_held_records: int = 200_000

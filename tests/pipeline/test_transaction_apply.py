@@ -105,8 +105,8 @@ def test_no_reader_ever_sees_half_a_transfer_across_kills(pipeline, lake, alert_
         workload.open(conn)
     reader = Reader(workload, seconds=600)
     try:
-        # Whole transactions on (not yet the shipped default), small batches.
-        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=SMALL_BATCHES, CDC_TRANSACTIONS_CONSISTENT="true")
+        # The shipped config (whole transactions on), small batches.
+        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=SMALL_BATCHES)
         reader.start()
         stop = threading.Event()
 
@@ -127,7 +127,7 @@ def test_no_reader_ever_sees_half_a_transfer_across_kills(pipeline, lake, alert_
     finally:
         reader.stop.set()
         # The shipped config again, for the tests after this one.
-        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=None, CDC_TRANSACTIONS_CONSISTENT=None)
+        restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=None)
     reader.join(30)
     assert reader.error is None, reader.error
     with mysql_connect() as conn, conn.cursor() as cur:

@@ -374,7 +374,7 @@ def test_reader_options(tmp_path):
 def test_transactions_section_and_the_topics_read(tmp_path):
     config = load(tmp_path, with_changes())
     assert (config.transactions.consistent, config.transactions.topic, config.transactions.release_after_ms,
-            config.transactions.max_held_records) == (False, "oltp.transaction", 60_000, 200_000)
+            config.transactions.max_held_records) == (True, "oltp.transaction", 60_000, 200_000)
     # The job reads the transaction topic beside the tables' (not twice when the pattern covers it).
     assert config.reader_options()["subscribe"] == "oltp.bankdb.bank_accounts,oltp.transaction"
     pattern = load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\.bankdb\..*"}))
