@@ -48,11 +48,15 @@ def end_offsets_of(source_progress: dict) -> dict[str, dict[str, int]]:
 
 def paths_behind(state: dict, topic: str, ends: dict[int, int]) -> list[str]:
     """The job's paths (from its status file) whose last batch did not read `topic` up to `ends`
-    ({partition: offset}): make remove-table waits for none before the table leaves the config."""
+    ({partition: offset}), or held records of it back for a transaction not yet complete (they are
+    read again, so they need the table's config): make remove-table waits for none before the table
+    leaves the config."""
     behind = []
     for name, path in (state.get("paths") or {}).items():
-        done = ((path.get("last_batch") or {}).get("end_offsets") or {}).get(topic) or {}
-        if any(end > int(done.get(str(p), 0)) for p, end in ends.items()):
+        last = path.get("last_batch") or {}
+        done = (last.get("end_offsets") or {}).get(topic) or {}
+        held = (last.get("transactions") or {}).get("held_topics") or []
+        if any(end > int(done.get(str(p), 0)) for p, end in ends.items()) or topic in held:
             behind.append(name)
     return behind
 

@@ -442,7 +442,8 @@ def gate_batch(batch_df, previous: Tail, config, held=None, end_offsets=None) ->
             step("hold_s")
         tail = next_tail(decision, read_through, ends_after, next_high_water(previous.high_water, completed, decision.held))
         stats.update({"held_transactions": len(decision.held), "incomplete_transactions": len(decision.incomplete),
-                      "held_records": tail.records, "released_transactions": len(decision.released),
+                      "held_records": tail.records, "held_topics": sorted({t for t, _ in tail.ranges}),
+                      "released_transactions": len(decision.released),
                       "gate_rounds": rounds, "steps": steps})
         held_frame = raw.where(_past_cuts(decision.cuts)) if decision.cuts else None
         return Gate(raw.where(not_tx_topic & ~_past_cuts(decision.cuts)), tail, stats, decision.released,

@@ -346,7 +346,8 @@ def remove_table(settings: StackSettings, config_path: Path, table_text: str) ->
 
 def _wait_until_applied(c: Capture, topic: str) -> str:
     """Before the table leaves the config: every path of a running job has read its topic to the end
-    (Debezium no longer writes to it), so its last changes are applied, not dead letters. The Iceberg
+    (Debezium no longer writes to it) and holds none of it back for a transaction not yet complete,
+    so its last changes are applied, not dead letters. The Iceberg
     path reads at its commit interval: the wait is bounded by that plus a minute."""
     from cdc_pipeline.supervisor import read_status, paths_behind
     from .job import STREAM, app_process

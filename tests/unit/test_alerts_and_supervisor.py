@@ -100,6 +100,10 @@ def test_paths_behind_a_topic_end():
     assert paths_behind(state, "u", {0: 1}) == ["postgres", "iceberg"]
     fresh = {"state": "running", "paths": {"postgres": {"state": "running", "last_batch": None}}}
     assert paths_behind(fresh, "t", {0: 1}) == ["postgres"]
+    # Read to the end, but some of it held back for a transaction not complete yet: read again later.
+    state["paths"]["postgres"]["last_batch"]["transactions"] = {"held_records": 3, "held_topics": ["t"]}
+    assert paths_behind(state, "t", {0: 10, 1: 3}) == ["postgres"]
+    assert paths_behind(state, "u", {0: 0}) == []
 
 
 def test_short_error_finds_the_root_cause():

@@ -202,6 +202,7 @@ def test_the_gate_passes_whole_transactions_and_leaves_the_rest_as_a_tail(spark)
         assert gate.released == []
         assert gate.stats["held_transactions"] == 2 and gate.stats["incomplete_transactions"] == 1
         assert gate.stats["held_records"] == gate.tail.records == 8
+        assert gate.stats["held_topics"] == [ACC, TRX, TX]
     finally:
         gate.release()
 
