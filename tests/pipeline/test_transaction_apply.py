@@ -107,6 +107,8 @@ def test_no_reader_ever_sees_half_a_transfer_across_kills(pipeline, lake, alert_
     try:
         # The shipped config (whole transactions on), small batches.
         restart_job(CDC_MAX_OFFSETS_PER_TRIGGER=SMALL_BATCHES)
+        # The sink tables exist (a fresh stack's job makes them) and hold the accounts before the reader starts.
+        wait_for(lambda: check_sinks(lake, TABLES), 300, "MySQL = Iceberg current = PostgreSQL current before the transfers")
         reader.start()
         stop = threading.Event()
 
