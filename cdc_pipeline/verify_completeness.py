@@ -32,7 +32,7 @@ def kafka_changes(spark, config, table_cfg):
     reader = (spark.read.format("kafka").option("kafka.bootstrap.servers", src.bootstrap_servers)
               .option("subscribe", table_cfg.topic).option("startingOffsets", "earliest")
               .option("endingOffsets", "latest"))
-    for key, value in src.kafka_options.items():
+    for key, value in src.consumer_options.items():
         reader = reader.option(key, value)
     decoded = decode_batch_jvm(reader.load(), {table_cfg.topic: table_cfg.decode_key_columns}, src.max_record_bytes)
     changes = decoded.where(F.col("_kind") == KIND_CHANGE).select(

@@ -364,8 +364,11 @@ def test_reader_options(tmp_path):
     assert config.source.reader_options() == {
         "kafka.bootstrap.servers": "127.0.0.1:9092", "subscribe": "oltp.bankdb.bank_accounts",
         "startingOffsets": "earliest", "maxOffsetsPerTrigger": "100000", "failOnDataLoss": "true",
-        "kafka.session.timeout.ms": "6000",
+        "kafka.session.timeout.ms": "6000", "kafka.fetch.max.wait.ms": "10",
     }
+    # The job's consumer defaults give way to the config's.
+    slow = load(tmp_path, with_changes(source={"kafka_options": {"kafka.fetch.max.wait.ms": "500"}}))
+    assert slow.source.reader_options()["kafka.fetch.max.wait.ms"] == "500"
     pattern = load(tmp_path, with_changes(source={"topics": None, "topic_pattern": r"oltp\.bankdb\..*"}))
     assert pattern.source.reader_options()["subscribePattern"] == r"oltp\.bankdb\..*"
     assert "subscribe" not in pattern.source.reader_options()
